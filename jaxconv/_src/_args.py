@@ -1,0 +1,488 @@
+"""Argument normalisation, output-shape arithmetic and argument errors.
+
+This is the one place that turns the user's ``stride`` / ``padding`` /
+``dilation`` / ``window`` arguments into static, hashable tuples, computes
+output shapes, and raises the errors a user sees. Every op validates here
+before it traces anything, so a bad argument never reaches XLA.
+
+Error messages follow one pattern: ``jaxconv.<fn>: <argument> <what was
+expected>; got <what was received>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import operator
+from typing import Any, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+Pair = tuple[int, int]
+
+PADDING_STRINGS = ("valid", "same", "full")
+
+
+# --------------------------------------------------------------------------
+# Scalars and per-dimension tuples
+# --------------------------------------------------------------------------
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _as_int(fn: str, name: str, v: Any) -> int:
+    if not _is_int(v):
+        raise TypeError(
+            f"jaxconv.{fn}: {name} must be an integer; got {v!r} of type {type(v).__name__}"
+        )
+    return operator.index(v)
+
+
+def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
+    """Normalises an int-or-sequence argument to one int per spatial dim.
+
+    Args:
+      fn: public function name, for the error message.
+      name: argument name, for the error message.
+      value: an int (broadcast to every dim) or a sequence of ``ndim`` ints.
+      ndim: number of spatial dims.
+      minimum: smallest allowed value.
+
+    Returns:
+      A tuple of ``ndim`` Python ints.
+    """
+    if _is_int(value):
+        values = (operator.index(value),) * ndim
+    elif isinstance(value, (tuple, list)):
+        if len(value) != ndim:
+            raise ValueError(
+                f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints "
+                f"(one per spatial dim); got {value!r} of length {len(value)}"
+            )
+        values = tuple(_as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
+    else:
+        raise TypeError(
+            f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints; "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+    for i, v in enumerate(values):
+        if v < minimum:
+            raise ValueError(
+                f"jaxconv.{fn}: {name} must be >= {minimum} in every dim; "
+                f"got {name}={value!r} (dim {i} is {v})"
+            )
+    return values
+
+
+def padding_pairs(
+    fn: str,
+    padding: Any,
+    ndim: int,
+    *,
+    allow_strings: Sequence[str] = PADDING_STRINGS,
+) -> tuple[Pair, ...] | str:
+    """Normalises a padding argument.
+
+    Accepted forms: an int (same on both sides of every dim), a sequence of
+    ``ndim`` ints (same on both sides of that dim), a sequence of ``ndim``
+    ``(lo, hi)`` pairs, or one of ``allow_strings`` (returned lower-cased, to be
+    resolved by the caller, which knows the kernel and stride).
+
+    Returns:
+      A tuple of ``ndim`` ``(lo, hi)`` pairs of non-negative ints, or a string.
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in allow_strings:
+            raise ValueError(
+                f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, "
+                f"or one of {', '.join(repr(s) for s in allow_strings)}; got {padding!r}"
+            )
+        return mode
+    if _is_int(padding):
+        pairs = ((operator.index(padding),) * 2,) * ndim
+    elif isinstance(padding, (tuple, list)):
+        if len(padding) != ndim:
+            raise ValueError(
+                f"jaxconv.{fn}: padding must give one entry per spatial dim ({ndim}); "
+                f"got {padding!r} of length {len(padding)}"
+            )
+        out = []
+        for i, p in enumerate(padding):
+            if _is_int(p):
+                out.append((operator.index(p),) * 2)
+            elif isinstance(p, (tuple, list)) and len(p) == 2:
+                out.append(
+                    (_as_int(fn, f"padding[{i}][0]", p[0]), _as_int(fn, f"padding[{i}][1]", p[1]))
+                )
+            else:
+                raise TypeError(
+                    f"jaxconv.{fn}: padding[{i}] must be an int or a (lo, hi) pair of ints; got {p!r}"
+                )
+        pairs = tuple(out)
+    else:
+        raise TypeError(
+            f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, or a "
+            f"string; got {padding!r} of type {type(padding).__name__}"
+        )
+    for i, (lo, hi) in enumerate(pairs):
+        if lo < 0 or hi < 0:
+            raise ValueError(
+                f"jaxconv.{fn}: padding must be non-negative; got padding={padding!r} "
+                f"(dim {i} is ({lo}, {hi}))"
+            )
+    return tuple((int(lo), int(hi)) for lo, hi in pairs)
+
+
+def same_pads(size: int, k_eff: int, stride: int) -> Pair:
+    """(lo, hi) padding that gives ``ceil(size / stride)`` outputs; odd extra goes to hi."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k_eff - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def window_output_size(size: int, k_eff: int, stride: int, lo: int, hi: int) -> int:
+    """``floor((size + lo + hi - k_eff) / stride) + 1`` (may be < 1: caller checks)."""
+    return (size + lo + hi - k_eff) // stride + 1
+
+
+# --------------------------------------------------------------------------
+# Arrays
+# --------------------------------------------------------------------------
+
+
+def as_array(fn: str, name: str, a: Any) -> jnp.ndarray:
+    """Converts an array-like to a JAX array, with a clear error for non-arrays."""
+    if a is None:
+        raise TypeError(f"jaxconv.{fn}: {name} must be an array; got None")
+    try:
+        arr = jnp.asarray(a)
+    except TypeError as e:
+        raise TypeError(
+            f"jaxconv.{fn}: {name} must be an array; got {type(a).__name__} ({e})"
+        ) from None
+    return arr
+
+
+def check_floating(fn: str, **arrays: Any) -> None:
+    """Every array must be floating point and all must share one dtype."""
+    dtypes = {}
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if not jnp.issubdtype(a.dtype, jnp.floating):
+            raise TypeError(
+                f"jaxconv.{fn}: {name} must have a floating-point dtype; got {name}.dtype={a.dtype}"
+            )
+        dtypes[name] = a.dtype
+    if len(set(dtypes.values())) > 1:
+        got = ", ".join(f"{k}.dtype={v}" for k, v in dtypes.items())
+        raise TypeError(f"jaxconv.{fn}: {', '.join(dtypes)} must share one dtype; got {got}")
+
+
+def check_batched(fn: str, name: str, shape: tuple[int, ...], what: str = "(N, C, *spatial)") -> int:
+    """Checks a ``(N, C, *spatial)`` shape with 1-3 spatial dims; returns ``len(spatial)``."""
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(
+            f"jaxconv.{fn}: {name} must be {what} with 1, 2 or 3 spatial dims "
+            f"(rank 3, 4 or 5); got {name}.shape={tuple(shape)} (rank {len(shape)})"
+        )
+    if any(d < 1 for d in shape[1:]):
+        raise ValueError(
+            f"jaxconv.{fn}: {name} must have non-empty channel and spatial dims; "
+            f"got {name}.shape={tuple(shape)}"
+        )
+    return len(shape) - 2
+
+
+# --------------------------------------------------------------------------
+# Convolution geometry
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvGeometry:
+    """Static description of one convolution ``B(x, w)``: x-spatial -> y-spatial.
+
+    The three bilinear maps of the convolution family share it: ``conv``
+    (``B``), ``conv_transpose`` (``B_x^T``, y -> x) and the weight gradient
+    (``B_w^T``). ``in_spatial`` is always the size of the *conv's* input and
+    ``out_spatial`` of the conv's output, whichever direction is computed.
+    """
+
+    in_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[Pair, ...]
+    dilation: tuple[int, ...]
+    groups: int
+
+    @property
+    def ndim(self) -> int:
+        return len(self.kernel)
+
+
+def _check_groups(fn: str, groups: Any, c_in: int, c_out: int, x_name: str, w_name: str,
+                  x_shape, w_shape) -> int:
+    groups = _as_int(fn, "groups", groups)
+    if groups < 1:
+        raise ValueError(f"jaxconv.{fn}: groups must be >= 1; got groups={groups}")
+    if c_in % groups:
+        raise ValueError(
+            f"jaxconv.{fn}: groups must divide the input channels; got groups={groups} and "
+            f"C_in={c_in}; {x_name}.shape={tuple(x_shape)}, {w_name}.shape={tuple(w_shape)}"
+        )
+    if c_out % groups:
+        raise ValueError(
+            f"jaxconv.{fn}: groups must divide the output channels; got groups={groups} and "
+            f"C_out={c_out}; {x_name}.shape={tuple(x_shape)}, {w_name}.shape={tuple(w_shape)}"
+        )
+    return groups
+
+
+def _check_bias(fn: str, b_shape, c_out: int) -> None:
+    if b_shape is not None and tuple(b_shape) != (c_out,):
+        raise ValueError(
+            f"jaxconv.{fn}: b must have shape (C_out,) = ({c_out},); got b.shape={tuple(b_shape)}"
+        )
+
+
+def conv_geometry(
+    fn: str,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    b_shape: tuple[int, ...] | None,
+    *,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+) -> ConvGeometry:
+    """Validates the arguments of ``conv`` and returns its geometry.
+
+    ``x`` is ``(N, C_in, *D)``, ``w`` is ``(C_out, C_in // groups, *k)``,
+    ``b`` is ``(C_out,)`` or None.
+    """
+    nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
+    if len(w_shape) != nd + 2:
+        raise ValueError(
+            f"jaxconv.{fn}: w must be (C_out, C_in // groups, *kernel) with {nd} kernel dims to "
+            f"match x; got w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
+            f"x.shape={tuple(x_shape)} (rank {len(x_shape)})"
+        )
+    if any(d < 1 for d in w_shape):
+        raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
+    c_in, c_out = x_shape[1], w_shape[0]
+    groups = _check_groups(fn, groups, c_in, c_out, "x", "w", x_shape, w_shape)
+    if w_shape[1] != c_in // groups:
+        raise ValueError(
+            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
+            f"(C_in // groups = {w_shape[1]}, groups = {groups}); "
+            f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
+        )
+    _check_bias(fn, b_shape, c_out)
+    stride = int_tuple(fn, "stride", stride, nd, minimum=1)
+    dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
+    D, k = tuple(x_shape[2:]), tuple(w_shape[2:])
+    k_eff = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
+    pads = padding_pairs(fn, padding, nd)
+    if pads == "valid":
+        pads = ((0, 0),) * nd
+    elif pads == "full":
+        pads = tuple((ke - 1, ke - 1) for ke in k_eff)
+    elif pads == "same":
+        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
+    out = tuple(
+        window_output_size(n, ke, s, lo, hi)
+        for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads)
+    )
+    if any(o < 1 for o in out):
+        raise ValueError(
+            f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
+            f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
+            f"(dilated {k_eff}), input {D}, padding {pads}; x.shape={tuple(x_shape)}, "
+            f"w.shape={tuple(w_shape)}"
+        )
+    return ConvGeometry(D, k, out, stride, pads, dilation, groups)
+
+
+def conv_transpose_geometry(
+    fn: str,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    b_shape: tuple[int, ...] | None,
+    *,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    dilation: Any,
+    groups: Any,
+) -> ConvGeometry:
+    """Validates the arguments of ``conv_transpose``; returns the geometry of the
+    forward convolution whose adjoint it is (so ``out_spatial`` is x's spatial
+    size and ``in_spatial`` the transposed convolution's output size).
+
+    ``x`` is ``(N, C_in, *D)``, ``w`` is ``(C_in, C_out // groups, *k)``.
+    Output size per dim: ``(D - 1)*stride - lo - hi + dilation*(k - 1) +
+    output_padding + 1``.
+    """
+    nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
+    if len(w_shape) != nd + 2:
+        raise ValueError(
+            f"jaxconv.{fn}: w must be (C_in, C_out // groups, *kernel) with {nd} kernel dims to "
+            f"match x; got w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
+            f"x.shape={tuple(x_shape)} (rank {len(x_shape)})"
+        )
+    if any(d < 1 for d in w_shape):
+        raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
+    c_in = x_shape[1]
+    if w_shape[0] != c_in:
+        raise ValueError(
+            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[0]} "
+            f"(w is (C_in, C_out // groups, *k)); x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
+        )
+    groups = _as_int(fn, "groups", groups)
+    if groups < 1:
+        raise ValueError(f"jaxconv.{fn}: groups must be >= 1; got groups={groups}")
+    if c_in % groups:
+        raise ValueError(
+            f"jaxconv.{fn}: groups must divide the input channels; got groups={groups} and "
+            f"C_in={c_in}; x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
+        )
+    c_out = w_shape[1] * groups
+    _check_bias(fn, b_shape, c_out)
+    stride = int_tuple(fn, "stride", stride, nd, minimum=1)
+    dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
+    output_padding = int_tuple(fn, "output_padding", output_padding, nd, minimum=0)
+    for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"jaxconv.{fn}: output_padding must be smaller than stride or dilation in every "
+                f"dim; got output_padding={output_padding}, stride={stride}, dilation={dilation} "
+                f"(dim {i})"
+            )
+    O, k = tuple(x_shape[2:]), tuple(w_shape[2:])
+    k_eff = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
+    pads = padding_pairs(fn, padding, nd)
+    if pads == "valid":
+        pads = ((0, 0),) * nd
+    elif pads == "full":
+        pads = tuple((ke - 1, ke - 1) for ke in k_eff)
+    if pads == "same":
+        # The adjoint of a "same" conv whose input was D * stride long.
+        if any(output_padding):
+            raise ValueError(
+                f"jaxconv.{fn}: padding='same' fixes the output size at D * stride, so "
+                f"output_padding must be 0; got output_padding={output_padding}"
+            )
+        D = tuple(o * s for o, s in zip(O, stride))
+        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
+    else:
+        D = tuple(
+            (o - 1) * s - lo - hi + ke + op
+            for o, s, (lo, hi), ke, op in zip(O, stride, pads, k_eff, output_padding)
+        )
+    if any(n < 1 for n in D):
+        raise ValueError(
+            f"jaxconv.{fn}: the padding removes the whole output: expected "
+            f"(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in every dim; "
+            f"got output size {D} from x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}, "
+            f"padding={pads}"
+        )
+    return ConvGeometry(D, k, O, stride, pads, dilation, groups)
+
+
+# --------------------------------------------------------------------------
+# Pooling geometry
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolGeometry:
+    """Static description of a sliding-window pool over ``in_spatial``.
+
+    ``padding`` holds the (lo, hi) padding the user asked for; with
+    ``ceil_mode`` the last window may run past it, and ``extra_hi`` is the
+    additional padding on the hi side that the windows then reach (never
+    counted by ``count_include_pad``).
+    """
+
+    in_spatial: tuple[int, ...]
+    window: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[Pair, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    extra_hi: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.window)
+
+    @property
+    def full_padding(self) -> tuple[Pair, ...]:
+        """Padding including the ceil-mode overhang: what the windows read."""
+        return tuple((lo, hi + e) for (lo, hi), e in zip(self.padding, self.extra_hi))
+
+
+def pool_geometry(
+    fn: str,
+    x_shape: tuple[int, ...],
+    window: Any,
+    *,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> PoolGeometry:
+    """Validates pooling arguments (PyTorch semantics) and returns the geometry.
+
+    Output size per dim: ``floor((D + lo + hi - dilation*(k-1) - 1 + (stride-1 if
+    ceil_mode)) / stride) + 1``, less one when ceil_mode makes the last window
+    start past the input and its left padding (PyTorch's rule). Explicit padding
+    may be at most half the window on each side (PyTorch's rule); ``"same"``
+    computes it and ``"valid"`` is zero.
+    """
+    nd = check_batched(fn, "x", x_shape)
+    window = int_tuple(fn, "window", window, nd, minimum=1)
+    stride = window if stride is None else int_tuple(fn, "stride", stride, nd, minimum=1)
+    dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"jaxconv.{fn}: ceil_mode must be a bool; got {ceil_mode!r}")
+    D = tuple(x_shape[2:])
+    k_eff = tuple(d * (k - 1) + 1 for d, k in zip(dilation, window))
+    pads = padding_pairs(fn, padding, nd, allow_strings=("valid", "same"))
+    if pads == "valid":
+        pads = ((0, 0),) * nd
+    elif pads == "same":
+        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
+    else:
+        for i, ((lo, hi), k) in enumerate(zip(pads, window)):
+            if lo > k // 2 or hi > k // 2:
+                raise ValueError(
+                    f"jaxconv.{fn}: padding must be at most half the window on each side "
+                    f"(padding <= window // 2, as in PyTorch); got padding={padding!r} and "
+                    f"window={window} (dim {i})"
+                )
+    out, extra = [], []
+    for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads):
+        span = n + lo + hi - ke
+        if span < 0:
+            raise ValueError(
+                f"jaxconv.{fn}: the (dilated) window is larger than the padded input: expected "
+                f"dilation*(window-1)+1 <= D+lo+hi in every dim; got window {window} (dilated "
+                f"{k_eff}), padding {pads}, x.shape={tuple(x_shape)}"
+            )
+        o = (span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (o - 1) * s >= n + lo:
+            o -= 1
+        out.append(o)
+        extra.append(max((o - 1) * s + ke - (n + lo + hi), 0))
+    return PoolGeometry(
+        D, window, tuple(out), stride, pads, dilation, bool(ceil_mode), tuple(extra)
+    )
