@@ -486,3 +486,148 @@ def pool_geometry(
     return PoolGeometry(
         D, window, tuple(out), stride, pads, dilation, bool(ceil_mode), tuple(extra)
     )
+
+
+# --------------------------------------------------------------------------
+# Pooling helpers: static tables and the arguments of the other pools
+# --------------------------------------------------------------------------
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(
+        v, (bool, np.bool_)
+    )
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"jaxconv.{fn}: {name} must be a bool; got {value!r} of type {type(value).__name__}"
+        )
+    return bool(value)
+
+
+def pool_norm(fn: str, p: Any) -> float:
+    """The ``p`` of an Lp pool: a finite real number > 0."""
+    if not _is_real(p):
+        raise TypeError(
+            f"jaxconv.{fn}: p must be a real number > 0; got {p!r} of type {type(p).__name__}"
+        )
+    p = float(p)
+    if not (np.isfinite(p) and p > 0):
+        raise ValueError(f"jaxconv.{fn}: p must be a finite number > 0; got p={p!r}")
+    return p
+
+
+def pool_divisor_arg(fn: str, divisor: Any) -> int | None:
+    """``divisor`` (PyTorch's ``divisor_override``): None or an int >= 1."""
+    if divisor is None:
+        return None
+    d = _as_int(fn, "divisor", divisor)
+    if d < 1:
+        raise ValueError(f"jaxconv.{fn}: divisor must be >= 1 (or None); got divisor={d}")
+    return d
+
+
+def pool_divisor(geom: PoolGeometry, count_include_pad: bool, divisor: int | None) -> np.ndarray:
+    """The divisor of every average-pool output, shape ``out_spatial`` (float64, static).
+
+    PyTorch's rule: with ``count_include_pad`` a window counts the positions it
+    covers inside the padded input ``[-lo, D + hi)`` (the ceil-mode overhang
+    beyond it is never counted); without it only real elements ``[0, D)``.
+    ``divisor`` replaces both.
+    """
+    if divisor is not None:
+        return np.full(geom.out_spatial, float(divisor))
+    out = np.ones((), np.float64)
+    for D, k, O, s, d, (lo, hi) in zip(geom.in_spatial, geom.window, geom.out_spatial,
+                                       geom.stride, geom.dilation, geom.padding):
+        taps = (np.arange(O) * s - lo)[:, None] + d * np.arange(k)[None, :]
+        lo_b, hi_b = (-lo, D + hi) if count_include_pad else (0, D)
+        cnt = ((taps >= lo_b) & (taps < hi_b)).sum(1)
+        out = np.multiply.outer(out, cnt.astype(np.float64))
+    return out
+
+
+def pool_padding_taps(geom: PoolGeometry) -> np.ndarray:
+    """Which taps of which window read padding (or the ceil-mode overhang), not
+    the input: bool, shape ``out_spatial + (prod(window),)``, taps in window order."""
+    masks = []
+    for D, k, O, s, d, (lo, _) in zip(geom.in_spatial, geom.window, geom.out_spatial,
+                                      geom.stride, geom.dilation, geom.padding):
+        taps = (np.arange(O) * s - lo)[:, None] + d * np.arange(k)[None, :]
+        masks.append((taps < 0) | (taps >= D))  # (O_d, k_d)
+    nd = len(masks)
+    out = np.zeros(geom.out_spatial + geom.window, bool)
+    for a, m in enumerate(masks):
+        shape = [1] * (2 * nd)
+        shape[a], shape[nd + a] = m.shape
+        out = out | m.reshape(shape)
+    return out.reshape(geom.out_spatial + (-1,))
+
+
+def adaptive_output_size(fn: str, x_shape: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
+    """Adaptive pools' ``output_size``: an int, or one int (or None = keep D) per dim, >= 1."""
+    nd = check_batched(fn, "x", x_shape)
+    D = tuple(x_shape[2:])
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != nd:
+            raise ValueError(
+                f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None "
+                f"(one per spatial dim); got {output_size!r} of length {len(output_size)}"
+            )
+        out = tuple(
+            n if v is None else _as_int(fn, f"output_size[{i}]", v)
+            for i, (v, n) in enumerate(zip(output_size, D))
+        )
+    elif _is_int(output_size):
+        out = (operator.index(output_size),) * nd
+    else:
+        raise TypeError(
+            f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None; "
+            f"got {output_size!r} of type {type(output_size).__name__}"
+        )
+    if any(o < 1 for o in out):
+        raise ValueError(
+            f"jaxconv.{fn}: output_size cannot be produced: every output size must be >= 1; "
+            f"got output_size={output_size!r} for x.shape={tuple(x_shape)}"
+        )
+    return out
+
+
+def adaptive_bounds(size: int, out: int) -> list[Pair]:
+    """PyTorch's adaptive windows: ``[floor(i*D/out), ceil((i+1)*D/out))`` for each i."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def unpool_output_size(
+    fn: str, x_shape: tuple[int, ...], indices_shape: tuple[int, ...], output_size: Any
+) -> tuple[int, ...]:
+    """``max_unpool``'s spatial output size (``output_size`` may be ``(N, C, *spatial)``
+    or just ``spatial``, as in PyTorch); checks ``indices`` has ``x``'s shape."""
+    nd = check_batched(fn, "x", x_shape)
+    if tuple(indices_shape) != tuple(x_shape):
+        raise ValueError(
+            f"jaxconv.{fn}: indices must have the shape of x (the two outputs of "
+            f"max_pool(..., return_indices=True)); got indices.shape={tuple(indices_shape)}, "
+            f"x.shape={tuple(x_shape)}"
+        )
+    if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 2):
+        raise TypeError(
+            f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or the full "
+            f"shape (N, C, *spatial)); got {output_size!r}"
+        )
+    sizes = tuple(_as_int(fn, f"output_size[{i}]", v) for i, v in enumerate(output_size))
+    if len(sizes) == nd + 2:
+        if sizes[:2] != tuple(x_shape[:2]):
+            raise ValueError(
+                f"jaxconv.{fn}: output_size (N, C) must match x's; got output_size={sizes}, "
+                f"x.shape={tuple(x_shape)}"
+            )
+        sizes = sizes[2:]
+    if any(s < 1 for s in sizes):
+        raise ValueError(
+            f"jaxconv.{fn}: output_size cannot be produced: spatial sizes must be >= 1; "
+            f"got output_size={tuple(output_size)}"
+        )
+    return sizes

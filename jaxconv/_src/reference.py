@@ -73,3 +73,158 @@ def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilat
     if b is not None:
         out = out + b.reshape((1, -1) + (1,) * nd)
     return out
+
+
+# --------------------------------------------------------------------------
+# Pooling references
+# --------------------------------------------------------------------------
+# Sliding-window pools on ``lax.reduce_window``; the output size and the
+# ceil-mode overhang are computed here from PyTorch's formula, independently of
+# ``_args.pool_geometry``. Padding: an int, one int per dim or (lo, hi) pairs.
+
+import itertools  # noqa: E402  (pooling section's own imports)
+
+import numpy as np  # noqa: E402
+
+
+def _pool_pads(x, window, stride, padding, dilation, ceil_mode):
+    """(lo, hi) per dim, hi including the ceil-mode overhang, and the user's hi."""
+    nd = x.ndim - 2
+    k, d = _tuple(window, nd), _tuple(dilation, nd)
+    s = k if stride is None else _tuple(stride, nd)
+    if padding == "valid":
+        pads = [(0, 0)] * nd
+    elif padding == "same":  # XLA's own resolution
+        pads = lax.padtype_to_pads(x.shape[2:], [dd * (kk - 1) + 1 for kk, dd in zip(k, d)], s,
+                                   "SAME")
+    else:
+        pads = _pads(padding, nd, k, d)
+    full = []
+    for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads):
+        ke = dd * (kk - 1) + 1
+        num = n + lo + hi - ke
+        out = (-(-num // ss) if ceil_mode else num // ss) + 1
+        if ceil_mode and (out - 1) * ss >= n + lo:  # last window must start in input/left pad
+            out -= 1
+        full.append((lo, max(hi, (out - 1) * ss + ke - n - lo)))
+    return k, s, d, pads, full
+
+
+def _reduce(x, init, op, k, s, d, full):
+    return lax.reduce_window(x, init, op, (1, 1) + k, (1, 1) + s,
+                             [(0, 0), (0, 0)] + full, window_dilation=(1, 1) + d)
+
+
+def _crop_to(y, x, k, s, d, pads, full, ceil_mode):
+    # reduce_window over `full` may produce one window too many when the
+    # overhang was added for ceil_mode; crop to PyTorch's size.
+    nd = x.ndim - 2
+    sizes = []
+    for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads):
+        ke = dd * (kk - 1) + 1
+        num = n + lo + hi - ke
+        out = (-(-num // ss) if ceil_mode else num // ss) + 1
+        if ceil_mode and (out - 1) * ss >= n + lo:
+            out -= 1
+        sizes.append(out)
+    return y[(slice(None),) * 2 + tuple(slice(0, o) for o in sizes[:nd])]
+
+
+def max_pool(x, window, *, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Reference for :func:`jaxconv.max_pool` values: ``reduce_window(max)``, -inf padding."""
+    k, s, d, pads, full = _pool_pads(x, window, stride, padding, dilation, ceil_mode)
+    if any(dd > 1 for dd in d):
+        # JAX cannot differentiate a dilated reduce_window(max): take the max
+        # over the stacked taps instead (jnp.max; its gradient is fine off ties).
+        xp = jnp.pad(x, [(0, 0), (0, 0)] + full, constant_values=-jnp.inf)
+        y = _reduce(x, np.array(-np.inf, x.dtype), lax.max, k, s, d, full)
+        taps = [
+            xp[(slice(None), slice(None)) + tuple(
+                slice(j * dd, j * dd + (o - 1) * ss + 1, ss)
+                for j, dd, o, ss in zip(jj, d, y.shape[2:], s))]
+            for jj in itertools.product(*(range(kk) for kk in k))
+        ]
+        y = jnp.max(jnp.stack(taps), axis=0)
+    else:
+        y = _reduce(x, np.array(-np.inf, x.dtype), lax.max, k, s, d, full)
+    return _crop_to(y, x, k, s, d, pads, full, ceil_mode)
+
+
+def avg_pool(x, window, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+             divisor=None):
+    """Reference for :func:`jaxconv.avg_pool`: window sums of x over window sums of
+    a 0/1 mask (the padded input for count_include_pad, else the real input)."""
+    k, s, d, pads, full = _pool_pads(x, window, stride, padding, 1, ceil_mode)
+    zero = np.array(0, x.dtype)
+    total = _crop_to(_reduce(x, zero, lax.add, k, s, d, full), x, k, s, d, pads, full, ceil_mode)
+    if divisor is not None:
+        return total / divisor
+    if count_include_pad:
+        # ones over the whole padded input; the ceil-mode overhang is zeros
+        mask = jnp.ones(tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)), x.dtype)
+        mfull = [(0, fh - h) for (_, h), (_, fh) in zip(pads, full)]
+    else:
+        mask = jnp.ones(x.shape[2:], x.dtype)
+        mfull = full
+    cnt = lax.reduce_window(mask, zero, lax.add, k, s, mfull)
+    cnt = cnt[tuple(slice(0, o) for o in total.shape[2:])]
+    return total / cnt
+
+
+def lp_pool(x, p, window, *, stride=None, padding=0, ceil_mode=False):
+    """Reference for :func:`jaxconv.lp_pool`: ``(reduce_window_sum |x|^p)^(1/p)``."""
+    k, s, d, pads, full = _pool_pads(x, window, stride, padding, 1, ceil_mode)
+    a = jnp.abs(x) ** p
+    t = _crop_to(_reduce(a, np.array(0, x.dtype), lax.add, k, s, d, full), x, k, s, d, pads,
+                 full, ceil_mode)
+    return t ** (1.0 / p)
+
+
+def weighted_pool(x, weights, *, stride=None, padding=0):
+    """Reference for :func:`jaxconv.weighted_pool`: a depthwise :func:`conv` with
+    the normalised weights repeated per channel."""
+    c = x.shape[1]
+    wn = weights / jnp.sum(weights)
+    kern = jnp.broadcast_to(wn, (c, 1) + weights.shape)
+    return conv(x, kern, stride=weights.shape if stride is None else stride, padding=padding,
+                groups=c)
+
+
+def _adaptive(x, output_size, reduce):
+    nd = x.ndim - 2
+    out = _tuple(output_size, nd)
+    out = tuple(n if o is None else o for n, o in zip(x.shape[2:], out))
+    bounds = [[((i * n) // o, -(-((i + 1) * n) // o)) for i in range(o)]
+              for n, o in zip(x.shape[2:], out)]
+    vals = []
+    for pos in itertools.product(*(range(o) for o in out)):
+        sl = tuple(slice(*bounds[a][i]) for a, i in enumerate(pos))
+        vals.append(reduce(x[(slice(None), slice(None)) + sl], axis=tuple(range(2, nd + 2))))
+    return jnp.stack(vals, axis=-1).reshape(x.shape[:2] + out)
+
+
+def adaptive_avg_pool(x, output_size):
+    """Reference for :func:`jaxconv.adaptive_avg_pool`: a mean per window, by slicing."""
+    return _adaptive(x, output_size, jnp.mean)
+
+
+def adaptive_max_pool(x, output_size):
+    """Reference for :func:`jaxconv.adaptive_max_pool` values: a max per window, by slicing."""
+    return _adaptive(x, output_size, jnp.max)
+
+
+def max_unpool(x, indices, output_size):
+    """Reference for :func:`jaxconv.max_unpool`: write x at the flat plane indices."""
+    n, c = x.shape[:2]
+    size = tuple(output_size)[-(x.ndim - 2):]
+    flat = jnp.zeros((n, c, int(np.prod(size))), x.dtype)
+    nn_, cc = jnp.meshgrid(jnp.arange(n), jnp.arange(c), indexing="ij")
+    flat = flat.at[nn_[..., None], cc[..., None], indices.reshape(n, c, -1)].set(
+        x.reshape(n, c, -1))
+    return flat.reshape((n, c) + size)
+
+
+def upsample(x, factor):
+    """Reference for :func:`jaxconv.upsample`: ``kron(x, ones)`` on the spatial dims."""
+    nd = x.ndim - 2
+    return jnp.kron(x, jnp.ones((1, 1) + _tuple(factor, nd), x.dtype))
