@@ -965,7 +965,7 @@ def max_unpool(x: Any, indices: Any, output_size: Any):
 
     The gradient in ``x`` gathers the cotangent at the indices (none for the
     integer indices). Gradients are hand-derived ``jax.custom_vjp`` rules;
-    reverse-over-reverse works. Forward mode is not available on
+    reverse-over-reverse works. Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on
     ``custom_vjp`` functions.
     """
     fn = "max_unpool"
@@ -1004,7 +1004,7 @@ def adaptive_avg_pool(x: Any, output_size: Any):
 
     The gradient spreads each window's cotangent divided by its size
     (overlaps add up). Gradients are hand-derived ``jax.custom_vjp`` rules;
-    reverse-over-reverse works. Forward mode is not available on
+    reverse-over-reverse works. Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on
     ``custom_vjp`` functions.
     """
     fn = "adaptive_avg_pool"
@@ -1013,7 +1013,7 @@ def adaptive_avg_pool(x: Any, output_size: Any):
     return _adaptive_avg((tuple(x.shape[2:]), out), x)
 
 
-def adaptive_max_pool(x: Any, output_size: Any, return_indices: bool = False):
+def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False):
     """Adaptive max pooling, PyTorch ``adaptive_max_pool1d/2d/3d`` semantics.
 
     Output ``i`` along a dim of size ``D`` is the max of input
@@ -1034,8 +1034,9 @@ def adaptive_max_pool(x: Any, output_size: Any, return_indices: bool = False):
 
     The gradient (in ``x``) sends each window's cotangent to its argmax
     (windows sharing one add up). Gradients are hand-derived
-    ``jax.custom_vjp`` rules; reverse-over-reverse works. Forward mode is not
-    available on ``custom_vjp`` functions.
+    ``jax.custom_vjp`` rules; reverse-over-reverse works. Forward mode
+    (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on
+    ``custom_vjp`` functions.
     """
     fn = "adaptive_max_pool"
     x = _float_input(fn, x)
@@ -1064,7 +1065,7 @@ def upsample(x: Any, factor: Any):
 
     The gradient sums the cotangent over each block. Gradients are
     hand-derived ``jax.custom_vjp`` rules; reverse-over-reverse works.
-    Forward mode is not available on ``custom_vjp`` functions.
+    Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on ``custom_vjp`` functions.
     """
     fn = "upsample"
     x = _float_input(fn, x)
