@@ -6,10 +6,30 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 
 from ._src.conv import conv as conv
 from ._src.conv import conv_transpose as conv_transpose
+from ._src.pool import adaptive_avg_pool as adaptive_avg_pool
+from ._src.pool import adaptive_max_pool as adaptive_max_pool
+from ._src.pool import avg_pool as avg_pool
+from ._src.pool import gaussian_window as gaussian_window
+from ._src.pool import lp_pool as lp_pool
+from ._src.pool import max_pool as max_pool
+from ._src.pool import max_unpool as max_unpool
+from ._src.pool import upsample as upsample
+from ._src.pool import weighted_pool as weighted_pool
+
+from . import nn as nn, models as models, train as train  # noqa: E402  (they use the ops above)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "conv",
     "conv_transpose",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "avg_pool",
+    "gaussian_window",
+    "lp_pool",
+    "max_pool",
+    "max_unpool",
+    "upsample",
+    "weighted_pool",
 ]
