@@ -39,7 +39,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable, NamedTuple
@@ -49,7 +48,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._src._files import atomic_file as atomic_file  # re-exported: public helper
+
 __all__ = [
+    "atomic_file",
     "TrainState",
     "Trainer",
     "cross_entropy",
@@ -616,12 +618,6 @@ def fit(trainer: Trainer, state: TrainState, train: tuple, val: tuple, *, epochs
 # --------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _flatten(tree: Any) -> tuple[list[str], list[Any]]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return [jax.tree_util.keystr(p) for p, _ in flat], [leaf for _, leaf in flat]
@@ -677,21 +673,8 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, *,
     arrays = {f"params/{i}": np.asarray(a) for i, a in enumerate(p_leaves)}
     arrays.update({f"opt_state/{i}": np.asarray(a) for i, a in enumerate(o_leaves)})
     arrays["meta"] = np.array(meta_json)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -45,7 +45,6 @@ import http.client
 import os
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+from .._src._files import atomic_file
 
 __all__ = [
     "MNIST",
@@ -315,25 +316,8 @@ def write_idx(path: PathLike, array: np.ndarray, *, compress: bool | None = None
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    done = False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        done = True
-    finally:
-        if not done:
-            _unlink_quietly(tmp)
-
-
-def _unlink_quietly(path: PathLike) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    with atomic_file(path, suffix=".part") as f:
+        f.write(payload)
 
 
 # --------------------------------------------------------------------------- #
@@ -439,54 +423,44 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> int:
     Content-Length and ``sha256``, and only then renamed onto ``dest``. The
     temp file is removed on every failure, KeyboardInterrupt included.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    done = False
     received = 0
     length = None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            h = hashlib.sha256()
-            try:
-                req = urllib.request.Request(url, headers={"User-Agent": "jaxconv"})
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
-                    header = resp.headers.get("Content-Length")
-                    if header is not None and header.strip().isdigit():
-                        length = int(header)
-                    while True:
-                        chunk = resp.read(1 << 16)
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                        h.update(chunk)
-                        received += len(chunk)
-            except urllib.error.HTTPError as e:
-                raise _MirrorFailure(f"HTTP {e.code} {e.reason}") from None
-            except http.client.IncompleteRead as e:
-                got = received + len(e.partial)
-                total = f"Content-Length {length} bytes" if length is not None else "the server"
-                raise _MirrorFailure(f"truncated transfer: {total}, connection closed after {got}") from None
-            except urllib.error.URLError as e:
-                reason = e.reason
-                if isinstance(reason, (socket.timeout, TimeoutError)):
-                    raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
-                raise _MirrorFailure(str(reason), dead=True) from None
-            except (socket.timeout, TimeoutError):
+    with atomic_file(dest, suffix=".part") as f:
+        h = hashlib.sha256()
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": "jaxconv"})
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                header = resp.headers.get("Content-Length")
+                if header is not None and header.strip().isdigit():
+                    length = int(header)
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    h.update(chunk)
+                    received += len(chunk)
+        except urllib.error.HTTPError as e:
+            raise _MirrorFailure(f"HTTP {e.code} {e.reason}") from None
+        except http.client.IncompleteRead as e:
+            got = received + len(e.partial)
+            total = f"Content-Length {length} bytes" if length is not None else "the server"
+            raise _MirrorFailure(f"truncated transfer: {total}, connection closed after {got}") from None
+        except urllib.error.URLError as e:
+            reason = e.reason
+            if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
-            except (http.client.HTTPException, OSError, ValueError) as e:
-                raise _MirrorFailure(f"{type(e).__name__}: {e}") from None
-            f.flush()
-            os.fsync(f.fileno())
+            raise _MirrorFailure(str(reason), dead=True) from None
+        except (socket.timeout, TimeoutError):
+            raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
+        except (http.client.HTTPException, OSError, ValueError) as e:
+            raise _MirrorFailure(f"{type(e).__name__}: {e}") from None
         if length is not None and received != length:
             raise _MirrorFailure(f"truncated transfer: Content-Length {length} bytes, received {received}")
         digest = h.hexdigest()
         if digest != sha256:
             raise _MirrorFailure(f"SHA-256 mismatch: expected {sha256}, got {digest} ({received} bytes)")
-        os.replace(tmp, dest)
-        done = True
-        return received
-    finally:
-        if not done:
-            _unlink_quietly(tmp)
+    return received
 
 
 def _ensure_files(
@@ -709,16 +683,8 @@ def _embedded_arrays(cache: Path, fn: str) -> tuple[np.ndarray, np.ndarray]:
     y = yf.astype(np.uint8)
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{_EMBEDDED_NPZ}.", suffix=".part", dir=cache)
-        done = False
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, images=x, labels=y)
-            os.replace(tmp, npz)
-            done = True
-        finally:
-            if not done:
-                _unlink_quietly(tmp)
+        with atomic_file(npz, suffix=".part") as f:
+            np.savez(f, images=x, labels=y)
     except OSError:
         pass  # an unwritable cache only costs the parse next time
     return x, y

@@ -54,6 +54,18 @@ __all__ = [
 Params = Mapping[str, Any]
 
 
+def _init_weight_bias(layer: Any, fn: str, key: jax.Array) -> dict:
+    """``{"w": w_init(...), "b": b_init(...)}`` for a layer with ``param_shapes``,
+    ``w_init``, ``b_init``, ``bias`` and ``dtype`` (Conv, Dense)."""
+    _check_key(fn, key)
+    kw, kb = jax.random.split(key)
+    shapes = layer.param_shapes
+    params = {"w": layer.w_init(kw, shapes["w"], layer.dtype)}
+    if layer.bias:
+        params["b"] = layer.b_init(kb, shapes["b"], layer.dtype)
+    return params
+
+
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
@@ -289,13 +301,7 @@ class Conv(Layer):
         Returns:
           ``{"w": (c_out, c_in // groups, *kernel), "b": (c_out,)}``.
         """
-        _check_key("Conv.init", key)
-        kw, kb = jax.random.split(key)
-        shapes = self.param_shapes
-        params = {"w": self.w_init(kw, shapes["w"], self.dtype)}
-        if self.bias:
-            params["b"] = self.b_init(kb, shapes["b"], self.dtype)
-        return params
+        return _init_weight_bias(self, "Conv.init", key)
 
     def apply(self, params: Params, x: Any) -> jax.Array:
         """``conv(x, w, b, ...)``: ``(N, c_in, *D)`` -> ``(N, c_out, *O)``.
@@ -367,13 +373,7 @@ class Dense(Layer):
         Args:
           key: a JAX PRNG key.
         """
-        _check_key("Dense.init", key)
-        kw, kb = jax.random.split(key)
-        shapes = self.param_shapes
-        params = {"w": self.w_init(kw, shapes["w"], self.dtype)}
-        if self.bias:
-            params["b"] = self.b_init(kb, shapes["b"], self.dtype)
-        return params
+        return _init_weight_bias(self, "Dense.init", key)
 
     def apply(self, params: Params, x: Any) -> jax.Array:
         """``x @ w.T + b``: ``(..., in_features)`` -> ``(..., out_features)``.
