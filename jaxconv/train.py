@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._src._args import is_int as _is_int
 from ._src._files import atomic_file as atomic_file  # re-exported: public helper
 
 __all__ = [
@@ -79,10 +80,6 @@ CHECKPOINT_FORMAT = "jaxconv.train.checkpoint/1"
 # --------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _int(fn: str, name: str, v: Any, minimum: int) -> int:

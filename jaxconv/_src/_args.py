@@ -29,8 +29,12 @@ PADDING_STRINGS = ("valid", "same", "full")
 # --------------------------------------------------------------------------
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """True for Python and NumPy integers, False for bools (``True`` is not a size)."""
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+_is_int = is_int
 
 
 def _as_int(fn: str, name: str, v: Any) -> int:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._src import _args
+from .._src._args import is_int as _is_int
 from .._src.conv import conv as _conv
 from .._src.pool import avg_pool as _avg_pool
 from .._src.pool import max_pool as _max_pool
@@ -69,10 +70,6 @@ def _init_weight_bias(layer: Any, fn: str, key: jax.Array) -> dict:
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _positive_int(fn: str, name: str, v: Any) -> int:
@@ -505,8 +502,8 @@ class Flatten(Layer):
         _check_params("Flatten.apply", params, {})
         x = _as_input("Flatten.apply", x)
         if x.ndim < 1:
-            raise ValueError(f"jaxconv.nn.Flatten.apply: x must have a batch axis; got a scalar "
-                             f"(x.shape=())")
+            raise ValueError("jaxconv.nn.Flatten.apply: x must have a batch axis; got a scalar "
+                             "(x.shape=())")
         return x.reshape(x.shape[0], -1)
 
 
