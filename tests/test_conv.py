@@ -279,6 +279,13 @@ def test_output_shapes():
     assert y.shape == (2, 4, 56, 56)
 
 
+def test_accepts_numpy_arguments():
+    x = np.ones((1, 1, 5, 5), np.float32)
+    w = np.ones((2, 1, 3, 3), np.float32)
+    y = jaxconv.conv(x, w, stride=np.array([1, 2]), padding=np.int64(1), dilation=(np.int32(1), 1))
+    assert y.shape == (1, 2, 5, 3)
+
+
 def test_accepts_numpy_and_bias_applies():
     x = np.ones((1, 1, 3, 3), np.float32)
     w = np.ones((2, 1, 3, 3), np.float32)

@@ -58,6 +58,8 @@ def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tup
     Returns:
       A tuple of ``ndim`` Python ints.
     """
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()  # e.g. np.array([1, 2]): one int per dim
     if _is_int(value):
         values = (operator.index(value),) * ndim
     elif isinstance(value, (tuple, list)):
