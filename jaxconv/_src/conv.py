@@ -147,7 +147,9 @@ def _conv(geom, x, w, b):
 
 
 def _conv_fwd(geom, x, w, b):
-    return _conv(geom, x, w, b), (x, w, b is not None)
+    # b (C_out values) only marks whether a bias cotangent is due: None is an
+    # empty pytree, so the residuals stay arrays only.
+    return _conv(geom, x, w, b), (x, w, b)
 
 
 # y = B(x, w) + b is linear in x for fixed w: as a matrix, y = W x, so
@@ -156,10 +158,10 @@ def _conv_fwd(geom, x, w, b):
 # correlation of x with g. b is broadcast over batch and positions, so db
 # is g summed over those axes.
 def _conv_bwd(geom, res, g):
-    x, w, has_b = res
+    x, w, b = res
     dx = _conv_transpose(geom, g, w, None)
     dw = _conv_weight(geom, x, g)
-    db = _channel_sum(g, g.dtype) if has_b else None
+    db = None if b is None else _channel_sum(g, b.dtype)
     return dx, dw, db
 
 
@@ -172,17 +174,17 @@ def _conv_transpose(geom, y, w, b):
 
 
 def _conv_transpose_fwd(geom, y, w, b):
-    return _conv_transpose(geom, y, w, b), (y, w, b is not None)
+    return _conv_transpose(geom, y, w, b), (y, w, b)
 
 
 # x = B_x^T(y; w) + b. Linear in y with matrix W^T, so dy = (W^T)^T h = W h =
 # B(h, w): a convolution of the cotangent. For w, <B_x^T(y; w), h> = <y, B(h, w)>
 # and B(h, w) is linear in w with matrix H, so dw = H^T y = B_w^T(y; h). db = sum h.
 def _conv_transpose_bwd(geom, res, h):
-    y, w, has_b = res
+    y, w, b = res
     dy = _conv(geom, h, w, None)
     dw = _conv_weight(geom, h, y)
-    db = _channel_sum(h, h.dtype) if has_b else None
+    db = None if b is None else _channel_sum(h, b.dtype)
     return dy, dw, db
 
 
