@@ -168,6 +168,16 @@ upsample_case("up1d", normal(1, 2, 5), 3)
 upsample_case("up2d", normal(2, 2, 3, 4), [2, 3])
 upsample_case("up3d", normal(1, 2, 2, 3, 2), [2, 1, 3])
 
+# Added later (appended so the cases above keep their random inputs):
+# lp_pool with ceil_mode -- torch rescales a clipped last window by window / covered.
+lp_pool_case("lp1d_p2_ceil", np.abs(normal(2, 2, 9)), 2.0, 3, 2, ceil_mode=True)
+lp_pool_case("lp2d_p3_ceil", np.abs(normal(1, 2, 7, 8)), 3.0, [3, 2], [2, 3], ceil_mode=True)
+# adaptive_avg_pool with NaN / inf: a non-finite value stays in the windows holding it.
+adaptive_case("aavg1d_nan", "avg", with_nans(2, 2, 11), 4)
+_inf = normal(2, 2, 7, 9)
+_inf[0, 0, 2, 3], _inf[1, 1, 5, 0] = np.inf, -np.inf
+adaptive_case("aavg2d_inf", "avg", _inf, [3, 4])
+
 
 def main():
     data, meta = {}, []

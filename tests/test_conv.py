@@ -284,6 +284,9 @@ def test_accepts_numpy_arguments():
     w = np.ones((2, 1, 3, 3), np.float32)
     y = jaxconv.conv(x, w, stride=np.array([1, 2]), padding=np.int64(1), dilation=(np.int32(1), 1))
     assert y.shape == (1, 2, 5, 3)
+    y = jaxconv.conv(x, w, padding=np.array([[0, 1], [2, 0]]))
+    assert y.shape == (1, 2, 4, 5)
+    assert jaxconv.adaptive_avg_pool(x, np.array([2, 3])).shape == (1, 1, 2, 3)
 
 
 def test_accepts_numpy_and_bias_applies():

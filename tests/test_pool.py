@@ -433,9 +433,14 @@ def test_bfloat16():
     }
     for name, f in cases.items():
         y, dx = jax.jit(lambda x: (f(x), jax.grad(lambda x: jnp.sum(f(x).astype(jnp.float32)))(x)))(x)
-        y32 = f(x.astype(jnp.float32))
+        # The f32 run on the bf16-rounded input: same argmaxes, same windows.
+        xr = x.astype(jnp.float32)
+        y32 = f(xr)
+        dx32 = jax.grad(lambda x: jnp.sum(f(x)))(xr)
         assert y.dtype == jnp.bfloat16 and dx.dtype == jnp.bfloat16, name
         np.testing.assert_allclose(y.astype(jnp.float32), y32, rtol=2e-2, atol=2e-2, err_msg=name)
+        np.testing.assert_allclose(dx.astype(jnp.float32), dx32, rtol=2e-2, atol=2e-2,
+                                   err_msg=f"{name} dx")
 
 
 def test_float64():
@@ -492,6 +497,8 @@ ERRORS = [
     (lambda: jc.lp_pool(X4, "2", 2), TypeError, r"lp_pool: p must be a real number"),
     (lambda: jc.weighted_pool(X4, np.ones((3,), np.float32)), ValueError, r"weighted_pool: weights must have the window's shape"),
     (lambda: jc.weighted_pool(X4, np.ones((7, 7), np.float32)), ValueError, r"weighted_pool: the \(dilated\) window is larger"),
+    (lambda: jc.weighted_pool(X4, np.array([[1, -1], [0, 0]], np.float32)), ValueError, r"weighted_pool: weights must have a finite, nonzero sum .*got sum\(weights\)=0"),
+    (lambda: jc.weighted_pool(X4, np.array([[1, np.inf], [0, 0]], np.float32)), ValueError, r"weighted_pool: weights must have a finite, nonzero sum .*got sum\(weights\)=inf"),
     (lambda: jc.weighted_pool(X4, jnp.ones((3, 3), jnp.bfloat16)), TypeError, r"weighted_pool: x, weights must share one dtype"),
     (lambda: jc.gaussian_window((3, 3), 0.0), ValueError, r"gaussian_window: sigma must be a positive number"),
     (lambda: jc.gaussian_window((3, 0), 1.0), ValueError, r"gaussian_window: window must be >= 1"),

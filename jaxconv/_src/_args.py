@@ -45,6 +45,13 @@ def _as_int(fn: str, name: str, v: Any) -> int:
     return operator.index(v)
 
 
+def _from_numpy(value: Any) -> Any:
+    """A NumPy array of per-dim values (``np.array([1, 2])``) as nested lists."""
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        return value.tolist()
+    return value
+
+
 def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
     """Normalises an int-or-sequence argument to one int per spatial dim.
 
@@ -58,8 +65,7 @@ def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tup
     Returns:
       A tuple of ``ndim`` Python ints.
     """
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        value = value.tolist()  # e.g. np.array([1, 2]): one int per dim
+    value = _from_numpy(value)
     if _is_int(value):
         values = (operator.index(value),) * ndim
     elif isinstance(value, (tuple, list)):
@@ -100,6 +106,7 @@ def padding_pairs(
     Returns:
       A tuple of ``ndim`` ``(lo, hi)`` pairs of non-negative ints, or a string.
     """
+    padding = _from_numpy(padding)
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in allow_strings:
@@ -576,6 +583,7 @@ def adaptive_output_size(fn: str, x_shape: tuple[int, ...], output_size: Any) ->
     """Adaptive pools' ``output_size``: an int, or one int (or None = keep D) per dim, >= 1."""
     nd = check_batched(fn, "x", x_shape)
     D = tuple(x_shape[2:])
+    output_size = _from_numpy(output_size)
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != nd:
             raise ValueError(
@@ -618,6 +626,7 @@ def unpool_output_size(
             f"max_pool(..., return_indices=True)); got indices.shape={tuple(indices_shape)}, "
             f"x.shape={tuple(x_shape)}"
         )
+    output_size = _from_numpy(output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 2):
         raise TypeError(
             f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or the full "

@@ -336,10 +336,22 @@ def _avg_pool_bwd(geom, opts, _, g):
 _avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
 
 
+def _lp_scale(geom):
+    """PyTorch's ceil-mode rescaling: a window clipped by the ceil overhang counts
+    ``prod(window) / covered`` times (torch computes ``avg_pool(x^p) * prod(window)``).
+    None when no window is clipped (the scale is 1 everywhere)."""
+    if not any(geom.extra_hi):
+        return None
+    return float(np.prod(geom.window)) / _args.pool_divisor(geom, True, None)
+
+
 def _lp_forward(geom, p, x):
     xa = x.astype(_acc(x.dtype))
     a = xa * xa if p == 2.0 else (jnp.abs(xa) if p == 1.0 else jnp.abs(xa) ** p)
     s = _window_sum_impl(geom, a)
+    scale = _lp_scale(geom)
+    if scale is not None:
+        s = s * jnp.asarray(scale, s.dtype)
     return s if p == 1.0 else (jnp.sqrt(s) if p == 2.0 else s ** (1.0 / p))
 
 
@@ -353,9 +365,10 @@ def _lp_pool_fwd(geom, p, x):
     return out, (x, out)
 
 
-# out = (sum_j |x_j|^p)^(1/p) per window, so
-#   d out / d x_j = (1/p) S^(1/p - 1) * p |x_j|^(p-1) sign(x_j) = |x_j|^(p-1) sign(x_j) / out^(p-1).
-# Summed over the windows containing x_j: dx = |x|^(p-1) sign(x) * S^T(g / out^(p-1)),
+# out = (c * sum_j |x_j|^p)^(1/p) per window (c the ceil-mode scale, else 1), so
+#   d out / d x_j = (1/p) (c S)^(1/p - 1) * c p |x_j|^(p-1) sign(x_j)
+#                 = c |x_j|^(p-1) sign(x_j) / out^(p-1).
+# Summed over the windows containing x_j: dx = |x|^(p-1) sign(x) * S^T(c g / out^(p-1)),
 # with S^T the window spread. An all-zero window (out = 0) gets a zero gradient,
 # and so does x = 0 (for p < 1 the derivative is infinite there); both use the
 # double-where so neither the value nor a second derivative is NaN.
@@ -366,6 +379,9 @@ def _lp_pool_bwd(geom, p, res, g):
     zero_o = oa == 0
     safe_o = jnp.where(zero_o, 1.0, oa)
     coef = jnp.where(zero_o, 0.0, ga / (safe_o if p == 2.0 else safe_o ** (p - 1.0)))
+    scale = _lp_scale(geom)
+    if scale is not None:
+        coef = coef * jnp.asarray(scale, acc)
     spread = _window_spread(geom, coef)
     if p == 2.0:
         local = xa
@@ -515,25 +531,43 @@ _unpool.defvjp(_unpool_fwd, _unpool_bwd)
 # --------------------------------------------------------------------------
 
 
-def _adaptive_matrix(size, out, dtype):
-    a = np.zeros((out, size))
-    for i, (s, e) in enumerate(_args.adaptive_bounds(size, out)):
-        a[i, s:e] = 1.0 / (e - s)
-    return jnp.asarray(a, dtype)
+def _adaptive_tables(size, out, transpose):
+    """Index and weight tables ``(rows, L)`` of the adaptive averaging matrix
+    ``A`` (``out x size``, ``A[i, t] = 1/|window i|`` on window i) or of ``A^T``.
+
+    Row ``j`` of the map reads positions ``idx[j, :]`` with weights ``wts[j, :]``;
+    a zero weight marks padding of the table (rows differ in length).
+    """
+    bounds = _args.adaptive_bounds(size, out)
+    if not transpose:
+        rows = [list(range(s, e)) for s, e in bounds]
+        weights = [[1.0 / (e - s)] * (e - s) for s, e in bounds]
+    else:  # row t of A^T: the windows containing input t (a contiguous run)
+        rows = [[i for i, (s, e) in enumerate(bounds) if s <= t < e] for t in range(size)]
+        weights = [[1.0 / (bounds[i][1] - bounds[i][0]) for i in r] for r in rows]
+    width = max(len(r) for r in rows)
+    idx = np.array([r + [r[-1]] * (width - len(r)) for r in rows], np.int32)
+    wts = np.array([w + [0.0] * (width - len(w)) for w in weights])
+    return idx, wts
 
 
 def _apply_per_dim(x, sizes_from, sizes_to, transpose):
-    """Apply the adaptive averaging matrix (or its transpose) along every spatial dim."""
+    """Apply ``A`` (or ``A^T``) along every spatial dim, as weighted gathers.
+
+    Not a dense matrix product: there ``0 * nan`` would carry one non-finite
+    input into every output of its row. Each output reads only its own window
+    (masked with ``where``), so a NaN or inf stays in the windows holding it,
+    as in PyTorch.
+    """
     acc = _acc(x.dtype)
-    y = x
+    y = x.astype(acc)
     for a, (n, o) in enumerate(zip(sizes_from, sizes_to)):
-        m = _adaptive_matrix(o, n, acc).T if transpose else _adaptive_matrix(n, o, acc)
-        # m is (to, from); contract y's axis a+2 with m's axis 1.
-        y = jnp.moveaxis(
-            jnp.tensordot(y, m, axes=([a + 2], [1]), precision=_HIGHEST,
-                          preferred_element_type=acc),
-            -1, a + 2,
-        )
+        axis = a + 2
+        idx, wts = _adaptive_tables(o, n, True) if transpose else _adaptive_tables(n, o, False)
+        taken = jnp.take(y, jnp.asarray(idx.ravel()), axis=axis)
+        taken = taken.reshape(y.shape[:axis] + idx.shape + y.shape[axis + 1:])
+        w = jnp.asarray(wts.reshape(wts.shape + (1,) * (y.ndim - axis - 1)), acc)
+        y = jnp.sum(jnp.where(w != 0, taken * w, jnp.zeros((), acc)), axis=axis + 1)
     return y.astype(x.dtype)
 
 
@@ -833,11 +867,11 @@ def lp_pool(x: Any, p: float, window: Any, *, stride: Any = None, padding: Any =
     Differences from ``torch.nn.functional.lp_pool1d/2d/3d``: PyTorch sums
     ``x^p`` without the absolute value (so odd or fractional ``p`` with
     negative inputs gives a signed sum or NaN; they agree for ``x >= 0`` and
-    for even integer ``p``); PyTorch takes no ``padding``; and with
-    ``ceil_mode`` PyTorch rescales a window clipped by the input edge by
-    ``window_size / clipped_size`` (it computes ``avg_pool * prod(window)``),
-    whereas this is the plain norm of the elements the window covers.
-    ``p = inf`` is not supported (use ``max_pool(abs(x))``).
+    for even integer ``p``); PyTorch takes no ``padding`` (zero padding here,
+    which does not change a norm). As in PyTorch, with ``ceil_mode`` a window
+    clipped by the input's end is rescaled by ``prod(window) / covered`` (PyTorch
+    computes ``avg_pool(x^p) * prod(window)``), so it is not the plain norm of
+    the elements it covers. ``p = inf`` is not supported (use ``max_pool(abs(x))``).
 
     Raises:
       ValueError, TypeError: bad shapes or arguments, ``p <= 0``.
@@ -869,7 +903,8 @@ def weighted_pool(x: Any, weights: Any, *, stride: Any = None, padding: Any = 0)
     Args:
       x: ``(N, C, *D)`` with 1, 2 or 3 spatial dims, floating point.
       weights: window-shaped ``(*k)`` array with one dim per spatial dim, same
-        dtype as x; its sum must be nonzero (not checked under tracing).
+        dtype as x; its sum must be finite and nonzero (checked when ``weights``
+        is concrete; under ``jit`` a zero sum gives inf/NaN).
       stride: int or one per dim, >= 1; defaults to the window.
       padding: int, one per dim, ``(lo, hi)`` pairs (at most ``k // 2``),
         ``"valid"`` or ``"same"``.
@@ -897,6 +932,13 @@ def weighted_pool(x: Any, weights: Any, *, stride: Any = None, padding: Any = 0)
         )
     _args.check_floating(fn, x=x, weights=w)
     geom = _args.pool_geometry(fn, x.shape, tuple(w.shape), stride=stride, padding=padding)
+    if not isinstance(w, jax.core.Tracer):
+        total = float(jnp.sum(w, dtype=_acc(w.dtype)))
+        if not np.isfinite(total) or abs(total) <= 1e-6 * float(jnp.sum(jnp.abs(w), dtype=_acc(w.dtype))):
+            raise ValueError(
+                f"jaxconv.{fn}: weights must have a finite, nonzero sum (they are divided by "
+                f"it); got sum(weights)={total:g}"
+            )
     cg = ConvGeometry(geom.in_spatial, geom.window, geom.out_spatial, geom.stride,
                       geom.full_padding, geom.dilation, x.shape[1])
     return _weighted_pool(cg, x, w)

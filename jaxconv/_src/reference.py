@@ -172,12 +172,13 @@ def avg_pool(x, window, *, stride=None, padding=0, ceil_mode=False, count_includ
 
 
 def lp_pool(x, p, window, *, stride=None, padding=0, ceil_mode=False):
-    """Reference for :func:`jaxconv.lp_pool`: ``(reduce_window_sum |x|^p)^(1/p)``."""
-    k, s, d, pads, full = _pool_pads(x, window, stride, padding, 1, ceil_mode)
-    a = jnp.abs(x) ** p
-    t = _crop_to(_reduce(a, np.array(0, x.dtype), lax.add, k, s, d, full), x, k, s, d, pads,
-                 full, ceil_mode)
-    return t ** (1.0 / p)
+    """Reference for :func:`jaxconv.lp_pool`, by PyTorch's definition
+    ``(avg_pool(|x|^p, count_include_pad=True) * prod(window))^(1/p)`` (which
+    rescales windows clipped by ceil_mode), with ``|x|`` where PyTorch has ``x``."""
+    k = _tuple(window, x.ndim - 2)
+    a = avg_pool(jnp.abs(x) ** p, window, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                 count_include_pad=True)
+    return (a * float(np.prod(k))) ** (1.0 / p)
 
 
 def weighted_pool(x, weights, *, stride=None, padding=0):
