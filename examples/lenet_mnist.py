@@ -293,6 +293,19 @@ def _resolve_settings(args: argparse.Namespace, stored: dict | None) -> dict:
     return settings
 
 
+def _data_identity(*splits) -> str:
+    """Split sizes and a digest of the labels: what a resumed run must train on again."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for _, labels in splits:
+        h.update(np.asarray(labels, np.int64).tobytes())
+    sizes = " / ".join(f"{len(labels):,}" for _, labels in splits)
+    return f"{sizes} images, labels sha256 {h.hexdigest()[:12]}"
+
+
 def _limit(split, n):
     return split if n is None else (split[0][:n], split[1][:n])
 
@@ -335,6 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--limit {settings['limit']}: using {len(train_set[1]):,} / {len(val_set[1]):,} / "
               f"{len(test_set[1]):,} images")
 
+    data_id = _data_identity(train_set, val_set, test_set)
+    if stored_config is not None and stored_config.get("data_id", data_id) != data_id:
+        raise _fail(f"--resume: the checkpoint {str(args.checkpoint)!r} was trained on other data "
+                    f"({stored_config['data_id']}); --data {args.data} gives {data_id}. Resume with "
+                    f"the same data (the learning-rate schedule and metrics depend on it)")
+
     variant = settings["variant"]
     n_train, bs = len(train_set[1]), settings["batch_size"]
     spe = train.steps_per_epoch(n_train, bs)
@@ -344,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             l2=settings["l2"], augment=settings["augment"])
     params = lenet.init(jax.random.PRNGKey(settings["seed"]), variant)
     state = trainer.init_state(params, settings["seed"])
-    config = dict(settings, data=data.description)
+    config = dict(settings, data=data.description, data_id=data_id)
     if args.resume:
         try:
             state, _ = train.load_checkpoint(args.checkpoint, like=state)

@@ -89,6 +89,18 @@ def test_interrupt_then_resume(example, idx_folder, tmp_path, capsys, monkeypatc
     assert e.value.code == 2
     assert "was trained with --variant lenet5; got --variant tutorial" in capsys.readouterr().err
 
+    # Other data (same sizes, other labels) is refused too: the schedule and metrics depend on it.
+    other = tmp_path / "other_idx"
+    other.mkdir()
+    for name in mnist.FILES.values():
+        (other / name).write_bytes((idx_folder / name).read_bytes())
+    labels = mnist.read_idx(idx_folder / mnist.FILES["train_labels"])
+    mnist.write_idx(other / mnist.FILES["train_labels"], (labels + 1) % 10)
+    with pytest.raises(SystemExit) as e:
+        example.main(["--resume", "--out", str(out), "--data", str(other), "--epochs", "2"])
+    assert e.value.code == 2
+    assert "was trained on other data (40 / 6 / 12 images" in capsys.readouterr().err
+
     assert example.main(["--resume", "--out", str(out), "--data", str(idx_folder), "--epochs", "2",
                          "--no-progress"]) == 0
     captured = capsys.readouterr().out
