@@ -149,15 +149,18 @@ def test_conv_transpose_matches_reference_and_is_adjoint(name):
 
 @pytest.mark.parametrize("name", ["1d_even_stride2_asym", "2d_perdim", "2d_groups2_s3", "3d_mixed"])
 def test_check_grads_order2(name):
+    """Finite differences at first and second order, in float64 so that
+    check_grads' default (tight) tolerances apply."""
     case = SWEEP[name]
-    x, w, b, _ = _arrays(case)
-    f = jax.jit(_ours(case))
-    check_grads(f, (x, w, b), order=2, modes=["rev"], atol=5e-2, rtol=5e-2)
-    kw = _transpose_case(case)
-    y = jax.random.normal(jax.random.PRNGKey(3), jax.eval_shape(f, x, w, b).shape)
-    bt = jnp.ones((case["cin"],))
-    check_grads(jax.jit(partial(jaxconv.conv_transpose, **kw)), (y, w, bt), order=2,
-                modes=["rev"], atol=5e-2, rtol=5e-2)
+    with jax.enable_x64(True):
+        x, w, b, _ = _arrays(case, jnp.float64)
+        f = jax.jit(_ours(case))
+        check_grads(f, (x, w, b), order=2, modes=["rev"])
+        kw = _transpose_case(case)
+        y = jax.random.normal(jax.random.PRNGKey(3), jax.eval_shape(f, x, w, b).shape, jnp.float64)
+        bt = jnp.ones((case["cin"],), jnp.float64)
+        check_grads(jax.jit(partial(jaxconv.conv_transpose, **kw)), (y, w, bt), order=2,
+                    modes=["rev"])
 
 
 def test_second_order_runs_hand_derived_rules():
