@@ -74,7 +74,7 @@ def bench(repeats: int) -> None:
             ta.append(t1 - t0)
             tb.append(t2 - t1)
         ma, mb = np.median(ta) * 1e3, np.median(tb) * 1e3
-        print(f"{name:<18} {str(shape):<20} {ma:>11.3f} {mb:>16.3f} {mb / ma:>7.2f}x")
+        print(f"{name:<18} {shape!s:<20} {ma:>11.3f} {mb:>16.3f} {mb / ma:>7.2f}x")
 
 
 def main() -> None:

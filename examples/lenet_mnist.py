@@ -37,8 +37,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 MEASURED = (
     "the default run on a 2-core CPU with the embedded subset takes about 40 s and reaches "

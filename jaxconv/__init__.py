@@ -4,6 +4,9 @@ Channels-first (``(N, C, *spatial)``, PyTorch layout), keyword-only options,
 every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 """
 
+from . import models as models
+from . import nn as nn
+from . import train as train
 from ._src.conv import conv as conv
 from ._src.conv import conv_transpose as conv_transpose
 from ._src.pool import adaptive_avg_pool as adaptive_avg_pool
@@ -16,16 +19,14 @@ from ._src.pool import max_unpool as max_unpool
 from ._src.pool import upsample as upsample
 from ._src.pool import weighted_pool as weighted_pool
 
-from . import nn as nn, models as models, train as train  # noqa: E402  (they use the ops above)
-
 __version__ = "0.1.0"
 
 __all__ = [
-    "conv",
-    "conv_transpose",
     "adaptive_avg_pool",
     "adaptive_max_pool",
     "avg_pool",
+    "conv",
+    "conv_transpose",
     "gaussian_window",
     "lp_pool",
     "max_pool",

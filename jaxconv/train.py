@@ -40,8 +40,8 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,23 +52,23 @@ from ._src._args import is_int as _is_int
 from ._src._files import atomic_file as atomic_file  # re-exported: public helper
 
 __all__ = [
-    "atomic_file",
+    "CHECKPOINT_FORMAT",
     "TrainState",
     "Trainer",
+    "atomic_file",
     "cross_entropy",
-    "error_rate",
-    "l2_penalty",
-    "inverse_time_decay",
-    "sgd",
-    "steps_per_epoch",
     "epoch_permutation",
-    "step_key",
-    "random_shift_rotate",
-    "should_stop",
+    "error_rate",
     "fit",
-    "save_checkpoint",
+    "inverse_time_decay",
+    "l2_penalty",
     "load_checkpoint",
-    "CHECKPOINT_FORMAT",
+    "random_shift_rotate",
+    "save_checkpoint",
+    "sgd",
+    "should_stop",
+    "step_key",
+    "steps_per_epoch",
 ]
 
 _MOD = "jaxconv.train"
@@ -701,7 +701,7 @@ def load_checkpoint(path: str | os.PathLike, like: TrainState) -> tuple[TrainSta
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
         meta = json.loads(str(data.pop("meta")))
-    except Exception as e:  # noqa: BLE001 - zip, npz, json errors all mean "not ours"
+    except Exception as e:
         raise ValueError(f"{_MOD}.{fn}: {path!r} is not a readable jaxconv checkpoint "
                          f"({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:

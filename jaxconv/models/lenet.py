@@ -45,7 +45,7 @@ import jax.numpy as jnp
 
 from .. import nn
 
-__all__ = ["VARIANTS", "model", "init", "apply", "infer_variant"]
+__all__ = ["VARIANTS", "apply", "infer_variant", "init", "model"]
 
 #: Names of the available variants.
 VARIANTS: tuple[str, ...] = ("lenet5", "tutorial")
@@ -144,7 +144,7 @@ def infer_variant(params: Any) -> str:
     """
     try:
         got = _shapes(params)
-    except Exception:  # noqa: BLE001 - anything that is not a tree of arrays
+    except Exception:
         got = None
     for v in VARIANTS:
         if v not in _SHAPES:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -38,18 +38,18 @@ from .._src.pool import max_pool as _max_pool
 from . import initializers as _inits
 
 __all__ = [
-    "Layer",
+    "AvgPool",
     "Conv",
     "Dense",
-    "MaxPool",
-    "AvgPool",
     "Flatten",
-    "Tanh",
-    "Sigmoid",
+    "Layer",
+    "MaxPool",
     "ReLU",
     "Sequential",
-    "sequential",
+    "Sigmoid",
+    "Tanh",
     "count_params",
+    "sequential",
 ]
 
 Params = Mapping[str, Any]

@@ -1,0 +1,102 @@
+"""The adjoint-pair mechanism and small helpers shared by every op.
+
+Almost every op in jaxconv is linear (or bilinear) in its arguments. A linear
+map ``A`` and its adjoint ``A^T`` are each other's VJP: for ``y = A x`` the
+cotangent of ``x`` is ``A^T g``, and for ``x = A^T y`` the cotangent of ``y``
+is ``A h``. :func:`adjoint_pair` writes that once: given the two maps, it
+returns both as ``jax.custom_vjp`` functions whose backward rules call each
+other, so a gradient of a gradient again runs the same hand-written maps.
+
+Both maps share one calling convention, ``f(cfg, *aux, v)``:
+
+* ``cfg`` -- static, hashable configuration (a geometry, a tuple of sizes);
+* ``aux`` -- zero or more arrays that fix the map but are *not* differentiated
+  (argmax offsets, gather indices): their cotangent is zero;
+* ``v``   -- the array the map is linear in.
+
+Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is
+not available on ``custom_vjp`` functions; reverse-over-reverse is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+LinearMap = Callable[..., jax.Array]
+
+
+def adjoint_pair(apply: LinearMap, apply_t: LinearMap) -> tuple[LinearMap, LinearMap]:
+    """Returns ``(A, A_T)`` as custom_vjp functions whose VJPs are each other.
+
+    Args:
+      apply: ``apply(cfg, *aux, x) -> y``, linear in ``x``.
+      apply_t: ``apply_t(cfg, *aux, y) -> x``, its exact adjoint:
+        ``<apply(cfg, *aux, x), y> == <x, apply_t(cfg, *aux, y)>``.
+
+    Returns:
+      The pair ``(A, A_T)`` with the same signatures. ``cfg`` is a
+      non-differentiable (static, hashable) argument; ``aux`` arrays get a
+      zero cotangent.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> double, double_t = adjoint_pair(lambda c, x: 2 * x, lambda c, y: 2 * y)
+      >>> float(jax.grad(lambda x: double(None, x).sum())(jnp.ones(())))
+      2.0
+    """
+
+    @partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def a(cfg: Any, *args: Any) -> jax.Array:
+        return apply(cfg, *args)
+
+    @partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def a_t(cfg: Any, *args: Any) -> jax.Array:
+        return apply_t(cfg, *args)
+
+    def a_fwd(cfg: Any, *args: Any) -> tuple[jax.Array, tuple[Any, ...]]:
+        return a(cfg, *args), args[:-1]
+
+    # y = A x is linear in x, so dx = A^T g; aux is constant, so d aux = 0.
+    def a_bwd(cfg: Any, aux: tuple[Any, ...], g: jax.Array) -> tuple[Any, ...]:
+        return (None,) * len(aux) + (a_t(cfg, *aux, g),)
+
+    def a_t_fwd(cfg: Any, *args: Any) -> tuple[jax.Array, tuple[Any, ...]]:
+        return a_t(cfg, *args), args[:-1]
+
+    # x = A^T y, so dy = (A^T)^T h = A h.
+    def a_t_bwd(cfg: Any, aux: tuple[Any, ...], h: jax.Array) -> tuple[Any, ...]:
+        return (None,) * len(aux) + (a(cfg, *aux, h),)
+
+    a.defvjp(a_fwd, a_bwd)
+    a_t.defvjp(a_t_fwd, a_t_bwd)
+    a.__name__ = getattr(apply, "__name__", "linear_map")
+    a_t.__name__ = getattr(apply_t, "__name__", "linear_map_t")
+    a.__doc__ = apply.__doc__
+    a_t.__doc__ = apply_t.__doc__
+    return a, a_t
+
+
+def acc_dtype(dtype: DTypeLike) -> jnp.dtype:
+    """Accumulation dtype: float32 for 16-bit floats, else ``dtype`` itself.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> acc_dtype(jnp.bfloat16), acc_dtype(jnp.float32)
+      (dtype('float32'), dtype('float32'))
+    """
+    d = jnp.dtype(dtype)
+    if jnp.issubdtype(d, jnp.floating) and d.itemsize < 4:
+        return jnp.dtype(jnp.float32)
+    return d
+
+
+def channel_sum(g: jax.Array, dtype: DTypeLike) -> jax.Array:
+    """Sums ``g`` over every axis but axis 1 (channels), accumulating in >= f32."""
+    axes = (0, *range(2, g.ndim))
+    return jnp.sum(g, axis=axes, dtype=acc_dtype(dtype)).astype(dtype)
