@@ -716,7 +716,7 @@ def _separable_setup(sep: Callable[..., Any], x: jax.Array, kh: np.ndarray, kw: 
 
 
 def run_separable(st: Settings, rep: Report) -> None:
-    cases = [(f"separable {k}x{k} C=64 112x112 N=8 pad {k // 2}", k) for k in (7, 15)]
+    cases = [(f"separable {k}x{k} C=32 64x64 N=4 pad {k // 2}", k) for k in (7, 15)]
     cases = [c for c in cases if st.wanted(c[0])]
     if not cases:
         return
@@ -733,8 +733,8 @@ def run_separable(st: Settings, rep: Report) -> None:
     rows, forms = [], set()
     for i, (name, k) in enumerate(cases):
         progress(name)
-        c_, pad = 64, k // 2
-        x_np, kh_np, kw_np = _rng_arrays(40 + i, ((8, c_, 112, 112), 1.0), ((c_, k), 1 / k),
+        c_, pad = 32, k // 2
+        x_np, kh_np, kw_np = _rng_arrays(40 + i, ((4, c_, 64, 64), 1.0), ((c_, k), 1 / k),
                                          ((c_, k), 1 / k))
         x = jnp.asarray(x_np)
         setup = _separable_setup(sep, x, kh_np, kw_np, pad, c_, st.tol)
