@@ -116,7 +116,7 @@ class Report:
         )
 
     def fail(self, what: str, err: Exception) -> None:
-        msg = f"{what}: {err}"
+        msg = str(err) if str(err).startswith(what) else f"{what}: {err}"
         self.failures.append(msg)
         progress(f"AGREEMENT FAILED {msg}")
 
@@ -584,8 +584,8 @@ def run_devices(st: Settings, rep: Report, argv_settings: list[str]) -> None:
          "(`NamedSharding`, parameters replicated; XLA inserts the gradient all-reduce), "
          "one subprocess per host-device count N "
          "(`XLA_FLAGS=--xla_force_host_platform_device_count=N`, CPU). The N=2 process "
-         "times the step on 1 and on 2 of its devices interleaved; `2 dev / 1 dev` is "
-         "their time ratio (< 1 = two devices faster). Host devices share this machine's "
+         "times the step on 1 and on 2 of its devices interleaved; `time / 1 device` is "
+         "the time ratio to the 1-device step of the same process (< 1 = two devices faster). Host devices share this machine's "
          "cores, so this measures the partitioner's overhead, not a speed-up from new "
          "hardware."])
     rows = []
@@ -636,10 +636,14 @@ def run_signal(st: Settings, rep: Report) -> None:
 
         missing = [f for f in ("convolve", "fftconvolve") if not hasattr(jsig, f)]
         if missing:
-            raise ImportError(", ".join(missing))
-        import scipy.signal as ssig
+            raise ImportError(f"it has no {', '.join(missing)}")
     except ImportError as e:
         print(f"jaxconv.signal not available ({e})")
+        return
+    try:
+        import scipy.signal as ssig
+    except ImportError:
+        print("scipy not installed (`pip install scipy`): no reference to compare with")
         return
     import jax.scipy.signal as jss
 
@@ -726,6 +730,11 @@ def run_separable(st: Settings, rep: Report) -> None:
              "agreement checked on the output and d x. ms as median (min); ratios of median "
              "times (< 1 = separable faster)."]
     sep = getattr(jaxconv, "separable_conv", None)
+    if sep is None:  # not re-exported (yet): the toolbox module itself
+        try:
+            from jaxconv._src.local import separable_conv as sep
+        except ImportError:
+            sep = None
     if sep is None:
         rep.section("Separable convolution vs the full depthwise kernel", notes)
         print("jaxconv.separable_conv not available")
