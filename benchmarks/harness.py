@@ -184,10 +184,10 @@ def fmt_ratio(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}"
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table (first column left-aligned, the rest right)."""
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A GitHub-flavoured Markdown table (the first ``left`` columns left-aligned, the rest right)."""
     lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"]
+             "|" + "|".join([":---"] * left + ["---:"] * (len(headers) - left)) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -106,8 +106,8 @@ class Report:
             print()
         sys.stdout.flush()
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        print(markdown_table(headers, rows) if rows else "(no rows)")
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> None:
+        print(markdown_table(headers, rows, left) if rows else "(no rows)")
         sys.stdout.flush()
 
     def record(self, section: str, name: str, timings: dict[str, Timing], **extra: Any) -> None:
@@ -338,7 +338,7 @@ def run_ops(st: Settings, rep: Report) -> None:
                      fmt_ratio(ratio(tj, tt)), fmt_ratio(ratio(tj, tl))])
         rep.record("ops", c.name, t, auto=plan, agreement_vs_lax=agree)
     rep.table(["case", "auto: fwd / dx / dw", "jaxconv ms", "lax ms", "torch ms",
-               "jaxconv/torch", "jaxconv/lax"], rows)
+               "jaxconv/torch", "jaxconv/lax"], rows, left=2)
 
 
 # ---------------------------------------------------------------------------
