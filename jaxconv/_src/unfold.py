@@ -30,6 +30,7 @@ from . import _args
 from ._linear import acc_dtype, adjoint_pair
 from .conv import conv
 from .geometry import ConvGeometry, Pair, same_pads, window_output_size
+from .padding import check_mode
 
 IntOrSeq = int | Sequence[int]
 Padding = int | str | Sequence[int] | Sequence[tuple[int, int]]
@@ -292,6 +293,9 @@ def conv_matrix(
             f"jaxconv.conv_matrix: input_shape must be (C_in, *spatial) with positive sizes and "
             f"{w.ndim - 2} spatial dims to match w; got input_shape={shape}, w.shape={w.shape}"
         )
+    _args.conv_geometry("conv_matrix", (1, *shape), w.shape, None, stride=stride,
+                         padding=padding, dilation=dilation, groups=groups)
+    check_mode("conv_matrix", padding_mode)
     n = math.prod(shape)
     basis = jnp.eye(n, dtype=w.dtype).reshape(n, *shape)
     y = conv(basis, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
