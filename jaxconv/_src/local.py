@@ -193,7 +193,9 @@ def local_conv(
         position, ``O`` the output size the other arguments give.
       b: optional bias, ``(C_out,)`` (shared over positions) or ``(C_out, *O)``
         (one per output position, as Keras).
-      stride, padding, dilation: as in :func:`jaxconv.conv` (zero padding).
+      stride: int or one per dim, as in :func:`jaxconv.conv`.
+      padding: zero padding, any form :func:`jaxconv.conv` takes.
+      dilation: int or one per dim, as in :func:`jaxconv.conv`.
 
     Returns:
       ``(N, C_out, *O)``.
@@ -204,7 +206,7 @@ def local_conv(
     Computed as patches (:func:`jaxconv.unfold`) times one matrix per position; the
     gradient is a hand-written ``custom_vjp`` (``dx`` folds ``w^T g``, ``dw``
     multiplies ``g`` by the patches). Differentiable in reverse mode only
-    (custom_vjp); see the module docs.
+    (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
@@ -244,7 +246,9 @@ def tiled_conv(
       b: optional bias, ``(C_out,)`` or ``(C_out, *O)``.
       tile: int or one int per spatial dim, >= 1 (may exceed the output size:
         the kernels no position uses get a zero gradient).
-      stride, padding, dilation: as in :func:`jaxconv.conv` (zero padding).
+      stride: int or one per dim, as in :func:`jaxconv.conv`.
+      padding: zero padding, any form :func:`jaxconv.conv` takes.
+      dilation: int or one per dim, as in :func:`jaxconv.conv`.
 
     Returns:
       ``(N, C_out, *O)``.
@@ -253,7 +257,7 @@ def tiled_conv(
       ValueError, TypeError: on bad shapes or arguments.
 
     Gradients are a hand-written ``custom_vjp`` (shared with :func:`local_conv`).
-    Differentiable in reverse mode only (custom_vjp); see the module docs.
+    Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
@@ -307,7 +311,7 @@ def separable_conv(
 
     Gradients (in ``x`` and every kernel) come from :func:`jaxconv.conv`'s
     hand-written ``custom_vjp`` rules, which this composes. Differentiable in
-    reverse mode only (custom_vjp); see the module docs.
+    reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
@@ -369,7 +373,9 @@ def depthwise_separable_conv(
       w_depthwise: ``(C_in * m, 1, *k)``, ``m >= 1`` the depth multiplier.
       w_pointwise: ``(C_out, C_in * m, 1, ..., 1)`` (torch's 1x1 kernel layout).
       b: optional bias ``(C_out,)`` of the pointwise convolution.
-      stride, padding, dilation: of the depthwise convolution, as in :func:`jaxconv.conv`.
+      stride: of the depthwise convolution, as in :func:`jaxconv.conv`.
+      padding: of the depthwise convolution (zero padding), as in :func:`jaxconv.conv`.
+      dilation: of the depthwise convolution, as in :func:`jaxconv.conv`.
 
     Returns:
       ``(N, C_out, *O)``.
@@ -378,7 +384,7 @@ def depthwise_separable_conv(
       ValueError, TypeError: on bad shapes or arguments.
 
     Gradients come from :func:`jaxconv.conv`'s hand-written ``custom_vjp`` rules,
-    which this composes. Differentiable in reverse mode only (custom_vjp); see the
+    which this composes. Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the
     module docs.
 
     Example:

@@ -126,7 +126,7 @@ def check_pads(fn: str, mode: str, in_spatial: Sequence[int], pads: Sequence[Pai
             )
 
 
-def pad(x: ArrayLike, padding: int | Sequence[int] | Sequence[tuple[int, int]],
+def pad(x: ArrayLike, padding: int | Sequence[int] | Sequence[tuple[int, int]], *,
         mode: PaddingMode = "zeros") -> jax.Array:
     """Pads the spatial dims of ``(N, C, *spatial)`` with zeros or by reflecting,
     replicating or wrapping the input, as ``torch.nn.functional.pad`` does.
@@ -152,14 +152,14 @@ def pad(x: ArrayLike, padding: int | Sequence[int] | Sequence[tuple[int, int]],
 
     The gradient is the padding's exact adjoint (a hand-written ``custom_vjp``
     that adds every copy's cotangent back onto its source). Differentiable in
-    reverse mode only (custom_vjp); see the module docs.
+    reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
       >>> x = jnp.arange(3.0).reshape(1, 1, 3)
-      >>> pad(x, [(2, 1)], "reflect")[0, 0].tolist()
+      >>> pad(x, [(2, 1)], mode="reflect")[0, 0].tolist()
       [2.0, 1.0, 0.0, 1.0, 2.0, 1.0]
-      >>> pad(x, 1, "circular")[0, 0].tolist()
+      >>> pad(x, 1, mode="circular")[0, 0].tolist()
       [2.0, 0.0, 1.0, 2.0, 0.0]
     """
     x = _args.as_array("pad", "x", x)

@@ -144,7 +144,7 @@ def unfold(
       ValueError, TypeError: on a bad shape or argument.
 
     The gradient is :func:`fold` (the exact adjoint, a hand-written ``custom_vjp``).
-    Differentiable in reverse mode only (custom_vjp); see the module docs.
+    Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
@@ -195,7 +195,7 @@ def fold(
         multiple of ``prod(window)``, ``L`` the number of windows that fit).
 
     The gradient is :func:`unfold` (hand-written ``custom_vjp``).
-    Differentiable in reverse mode only (custom_vjp); see the module docs.
+    Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
@@ -260,8 +260,12 @@ def conv_matrix(
 
     Args:
       w: kernel ``(C_out, C_in // groups, *k)``, floating point.
-      input_shape: ``(C_in, *D)`` (no batch axis).
-      stride, padding, dilation, groups, padding_mode: as in :func:`jaxconv.conv`.
+      input_shape: ``(C_in, *D)``: the input ``x`` is ``(N, C_in, *D)``, without ``N``.
+      stride: as in :func:`jaxconv.conv`.
+      padding: as in :func:`jaxconv.conv`.
+      dilation: as in :func:`jaxconv.conv`.
+      groups: as in :func:`jaxconv.conv`.
+      padding_mode: as in :func:`jaxconv.conv`.
 
     Returns:
       ``(C_out * prod(O), C_in * prod(D))`` in ``w``'s dtype: memory grows as the
@@ -271,7 +275,7 @@ def conv_matrix(
       ValueError, TypeError: on a bad ``input_shape`` or any conv argument.
 
     Differentiable in ``w`` (it is linear in ``w`` and uses :func:`jaxconv.conv`'s
-    hand-written rules). Differentiable in reverse mode only (custom_vjp); see the module docs.
+    hand-written rules). Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
 
     Example:
       >>> import jax.numpy as jnp
