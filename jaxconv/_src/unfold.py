@@ -180,8 +180,9 @@ def fold(
 
     Args:
       cols: ``(N, C * prod(window), L)``, floating point, ``L`` the number of windows.
-      output_size: the spatial size ``D`` of the result: an int (every dim) or one
-        int per spatial dim; its length sets the number of spatial dims (1-3).
+      output_size: the spatial size ``D`` of the result: one int per spatial dim (its
+        length sets the number of spatial dims, 1-3), or an int for every dim (then
+        ``window``'s length sets the number of dims, 2 if it is an int, as in PyTorch).
       window: int or one int per spatial dim.
       stride: int or one per dim, >= 1.
       padding: as in :func:`unfold`.
@@ -216,9 +217,8 @@ def fold(
                 f"jaxconv.fold: output_size must have 1, 2 or 3 spatial sizes; "
                 f"got output_size={output_size!r}"
             )
-    else:
-        w_nd = len(window) if isinstance(window, Sequence) else 2
-        nd = w_nd if w_nd in (1, 2, 3) else 2
+    else:  # an int: as many dims as window gives, else 2 (torch's F.fold is 2-D)
+        nd = len(window) if isinstance(window, Sequence) and len(window) in (1, 2, 3) else 2
     size = _args.int_tuple("fold", "output_size", output_size, nd, minimum=1)
     geom = window_geometry("fold", size, window, stride=stride, padding=padding,
                            dilation=dilation)
