@@ -22,6 +22,15 @@ POSITIONAL = {
     "adaptive_avg_pool": ("x", "output_size"),
     "adaptive_max_pool": ("x", "output_size"),
     "upsample": ("x", "factor"),
+    # toolbox
+    "unfold": ("x", "window"),
+    "fold": ("cols", "output_size", "window"),
+    "conv_matrix": ("w", "input_shape"),
+    "pad": ("x", "padding"),
+    "local_conv": ("x", "w", "b"),
+    "tiled_conv": ("x", "w", "b"),
+    "separable_conv": ("x", "kernels"),
+    "depthwise_separable_conv": ("x", "w_depthwise", "w_pointwise", "b"),
 }
 
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _args
+from . import padding as _padding
 from ._args import ConvGeometry
 
 _HIGHEST = lax.Precision.HIGHEST
@@ -230,6 +231,7 @@ def conv(
     dilation: Any = 1,
     groups: int = 1,
     flip: bool = False,
+    padding_mode: str = "zeros",
 ) -> jax.Array:
     """N-d convolution (cross-correlation by default), PyTorch ``conv1d/2d/3d`` semantics.
 
@@ -253,6 +255,10 @@ def conv(
       groups: split channels into this many independent groups (``groups ==
         C_in`` is depthwise); must divide ``C_in`` and ``C_out``.
       flip: if True, compute true convolution (kernel flipped on every spatial axis).
+      padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as
+        ``torch.nn.Conv2d(padding_mode=...)``: pad ``x`` with this mode by the resolved
+        ``(lo, hi)`` pairs (a string padding is resolved first), then convolve with no
+        padding (see :func:`jaxconv.pad`).
 
     Returns:
       ``(N, C_out, *O)`` with ``O = floor((D + lo + hi - dilation*(k-1) - 1) / stride) + 1``,
@@ -276,6 +282,7 @@ def conv(
         stride=stride, padding=padding, dilation=dilation, groups=groups,
     )
     _args.check_floating("conv", x=x, w=w, b=b)
+    x, geom = _padding.pad_for_conv("conv", x, geom, _padding.check_mode("conv", padding_mode))
     if not isinstance(flip, bool):
         raise TypeError(f"jaxconv.conv: flip must be a bool; got {flip!r}")
     if flip:

@@ -229,3 +229,69 @@ def upsample(x, factor):
     """Reference for :func:`jaxconv.upsample`: ``kron(x, ones)`` on the spatial dims."""
     nd = x.ndim - 2
     return jnp.kron(x, jnp.ones((1, 1) + _tuple(factor, nd), x.dtype))
+
+
+# --------------------------------------------------------------------------
+# Toolbox references (unfold / fold, padding modes, tiled / local conv)
+# --------------------------------------------------------------------------
+
+
+def unfold(x, window, *, stride=1, padding=0, dilation=1):
+    """Reference for :func:`jaxconv.unfold`: ``lax.conv_general_dilated_patches``
+    (its feature axis is (channel, tap) with channel outer, as torch's)."""
+    nd = x.ndim - 2
+    k, d = _tuple(window, nd), _tuple(dilation, nd)
+    p = lax.conv_general_dilated_patches(
+        x, k, _tuple(stride, nd), _pads(padding, nd, k, d), rhs_dilation=d,
+        precision=lax.Precision.HIGHEST)
+    return p.reshape(p.shape[0], p.shape[1], -1)
+
+
+def fold(cols, output_size, window, *, stride=1, padding=0, dilation=1):
+    """Reference for :func:`jaxconv.fold`: by definition the VJP of the reference
+    :func:`unfold` at ``cols``."""
+    nd = len(output_size)
+    k = _tuple(window, nd)
+    c = cols.shape[1] // int(np.prod(k))
+    z = jnp.zeros((cols.shape[0], c, *output_size), cols.dtype)
+    _, vjp = jax.vjp(lambda z: unfold(z, k, stride=stride, padding=padding, dilation=dilation), z)
+    return vjp(cols)[0]
+
+
+_NP_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x, pads, mode):
+    """Reference for :func:`jaxconv.pad` with ``(lo, hi)`` pairs: ``jnp.pad``."""
+    return jnp.pad(x, [(0, 0), (0, 0), *[tuple(p) for p in pads]], mode=_NP_MODES[mode])
+
+
+def tiled_conv(x, w, b=None, *, tile, stride=1, padding=0, dilation=1):
+    """Reference for :func:`jaxconv.tiled_conv` (integer or pair padding): builds
+    the dense matrix ``M`` entry by entry, ``M[(o, p), (i, q)] += w[p mod tile, o, i, j]``
+    for ``q = p*stride + j*dilation - lo`` inside the input, and returns ``M x + b``."""
+    nd = x.ndim - 2
+    n, c_in, D = x.shape[0], x.shape[1], x.shape[2:]
+    c_out, k = w.shape[nd], w.shape[nd + 2:]
+    s, d, t = _tuple(stride, nd), _tuple(dilation, nd), _tuple(tile, nd)
+    pads = _pads(padding, nd, k, d)
+    O = tuple((Di + lo + hi - di * (ki - 1) - 1) // si + 1
+              for Di, (lo, hi), di, ki, si in zip(D, pads, d, k, s))
+    rows, cols, widx = [], [], []
+    for p in itertools.product(*(range(o) for o in O)):
+        tp = tuple(pi % ti for pi, ti in zip(p, t))
+        for j in itertools.product(*(range(ki) for ki in k)):
+            q = tuple(pi * si + ji * di - lo for pi, si, ji, di, (lo, _) in zip(p, s, j, d, pads))
+            if not all(0 <= qi < Di for qi, Di in zip(q, D)):
+                continue
+            for o in range(c_out):
+                for i in range(c_in):
+                    rows.append(np.ravel_multi_index((o, *p), (c_out, *O)))
+                    cols.append(np.ravel_multi_index((i, *q), (c_in, *D)))
+                    widx.append(np.ravel_multi_index((*tp, o, i, *j), w.shape))
+    M = jnp.zeros((c_out * int(np.prod(O)), c_in * int(np.prod(D))), w.dtype)
+    M = M.at[np.array(rows), np.array(cols)].add(w.reshape(-1)[np.array(widx)])
+    y = (x.reshape(n, -1) @ M.T).reshape(n, c_out, *O)
+    if b is not None:
+        y = y + (b.reshape(1, c_out, *(1,) * nd) if b.ndim == 1 else b[None])
+    return y
