@@ -22,6 +22,7 @@ from jax import lax
 
 from . import _args
 from ._args import ConvGeometry
+from ._linear import match_varying
 
 _HIGHEST = lax.Precision.HIGHEST
 
@@ -280,6 +281,7 @@ def conv(
         raise TypeError(f"jaxconv.conv: flip must be a bool; got {flip!r}")
     if flip:
         w = jnp.flip(w, axis=_spatial_axes(w))
+    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
     return _conv(geom, x, w, b)
 
 
@@ -339,4 +341,5 @@ def conv_transpose(
         dilation=dilation, groups=groups,
     )
     _args.check_floating("conv_transpose", x=x, w=w, b=b)
+    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
     return _conv_transpose(geom, x, w, b)
