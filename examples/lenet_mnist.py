@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_metrics(args.out / "metrics.json", done.metrics)
             print(f"epoch {m['epoch']:3d}/{args.epochs}  train loss {m['train_loss']:.4f}  "
                   f"val error {100 * m['val_error']:5.2f}%  test error {100 * m['test_error']:5.2f}%  "
-                  f"lr {m['learning_rate']:.4g}  "
+                  f"lr {m['learning_rate']:.5f}  "
                   f"{m['seconds']:5.1f} s  {m['images_per_second']:7,.0f} img/s", flush=True)
     except KeyboardInterrupt:
         if bar is not None:

@@ -299,7 +299,12 @@ class Trainer:
 
     def _data(self, fn: str, images: Any, labels: Any) -> tuple[jax.Array, jax.Array]:
         images, labels = check_images_labels(fn, images, labels)
-        return self.replicate(jnp.asarray(images)), self.replicate(jnp.asarray(labels, jnp.int32))
+        # host data goes straight from numpy to every device (no copy through device 0)
+        if not isinstance(images, jax.Array):
+            images = images.astype(jax.dtypes.canonicalize_dtype(images.dtype), copy=False)
+        labels = (labels.astype(jnp.int32) if isinstance(labels, jax.Array)
+                  else np.asarray(labels, np.int32))
+        return self.replicate(images), self.replicate(labels)
 
     # ------------------------------------------------------------------ API
 
