@@ -213,7 +213,7 @@ class Trainer:
       (1, 8)
     """
 
-    __slots__ = ("_eval_step", "_repl", "_train_step", "apply_fn", "augment", "batch_size",
+    __slots__ = ("_eval_step", "_repl", "_sync", "_train_step", "apply_fn", "augment", "batch_size",
                  "eval_batch_size", "mesh", "optimizer", "step_batch")
 
     apply_fn: Callable[[Any, jax.Array], jax.Array]
@@ -224,6 +224,7 @@ class Trainer:
     mesh: Mesh
     step_batch: int
     _repl: NamedSharding
+    _sync: bool
     _train_step: Callable[..., tuple[Any, Any, jax.Array]]
     _eval_step: Callable[..., tuple[jax.Array, jax.Array]]
 
@@ -248,6 +249,12 @@ class Trainer:
         self.augment = augment
         self.mesh = data_mesh(devices)
         n_dev = self.mesh.devices.size
+        # XLA:CPU runs the collectives of several host devices through an in-process
+        # rendezvous; with executions of the step queued behind each other (async
+        # dispatch) its thread pool can starve and the all-reduce deadlocks until XLA
+        # aborts the process (seen on 2 cores with 2 and 4 host devices). So on a
+        # multi-device CPU mesh each step is waited for; accelerators keep async dispatch.
+        self._sync = n_dev > 1 and any(d.platform == "cpu" for d in self.mesh.devices.flat)
         self.step_batch = -(-self.batch_size // n_dev) * n_dev
         axis = self.mesh.axis_names[0]
         self._repl = NamedSharding(self.mesh, PartitionSpec())
@@ -360,6 +367,8 @@ class Trainer:
         for s in range(n_steps):
             params, opt_state, loss = self._train_step(
                 params, opt_state, x, y, idx_d, wts_d, seed, epoch, np.int32(s))
+            if self._sync:
+                loss.block_until_ready()
             total = total + loss * counts[s]
             if on_step is not None:
                 on_step(s + 1, n_steps, loss)
@@ -385,6 +394,8 @@ class Trainer:
         loss_sum = err_sum = jnp.zeros((), jnp.float32)
         for b in range(idx.shape[0]):
             loss, err = self._eval_step(params, x, y, idx_d, wts_d, np.int32(b))
+            if self._sync:
+                loss.block_until_ready()
             loss_sum, err_sum = loss_sum + loss, err_sum + err
         return float(loss_sum) / n, float(err_sum) / n
 
