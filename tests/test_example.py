@@ -139,6 +139,8 @@ def test_interrupt_then_resume(example, idx_folder, tmp_path, capsys, monkeypatc
         (["--data", "/no/such/mnist"], r"argument --data: .*got '/no/such/mnist', which does not exist"),
         (["--data", "cached"], r"argument --data: .*got 'cached', which does not exist"),
         (["--resume"], r"argument --resume: no checkpoint at"),
+        (["--devices", "0"], r"argument --devices: expected a device count \(an integer >= 1\); got 0"),
+        (["--devices", "64"], r"error: --devices 64: this host has 1 local device\(s\) \(cpu\)"),
     ],
 )
 def test_bad_cli_values_exit_before_any_work(example, tmp_path, capsys, args, message):

@@ -130,6 +130,14 @@ def test_schedule_and_optimizer_errors():
         train.Trainer(_apply, optax.sgd(0.1), batch_size=2).init_state({}, seed=2**31)
     with pytest.raises(TypeError, match=r"Trainer: optimizer must be an optax GradientTransformation; got float"):
         train.Trainer(_apply, 0.1, batch_size=2)
+    n = len(jax.local_devices())
+    with pytest.raises(ValueError, match=rf"data_mesh: devices must be between 1 and the number of local devices \({n}\); got devices={n + 1}"):
+        train.Trainer(_apply, optax.sgd(0.1), batch_size=2, devices=n + 1)
+    with pytest.raises(TypeError, match=r"data_mesh: devices must be None, an int, a sequence of jax devices or a 1-d Mesh; got 'gpu'"):
+        train.data_mesh("gpu")
+    mesh = train.data_mesh()
+    assert mesh.axis_names == ("batch",) and list(mesh.devices.flat) == jax.local_devices()
+    assert train.data_mesh(mesh) is mesh
 
 
 # --------------------------------------------------------------------------

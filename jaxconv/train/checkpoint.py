@@ -21,7 +21,7 @@ import numpy as np
 
 from .._src._files import atomic_file
 from ._checks import MOD
-from .loop import TrainState, frozen_record
+from .loop import TrainState, _frozen_record
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_config", "load_checkpoint", "save_checkpoint"]
 
@@ -209,6 +209,6 @@ def load_checkpoint(path: str | os.PathLike, like: TrainState
         opt_state=restore("opt_state", like.opt_state),
         epoch=int(meta["epoch"]),
         seed=int(meta["seed"]),
-        metrics=tuple(frozen_record(m) for m in meta["metrics"]),
+        metrics=tuple(_frozen_record(m) for m in meta["metrics"]),
     )
     return state, meta.get("config")

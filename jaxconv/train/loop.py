@@ -147,7 +147,7 @@ class TrainState(NamedTuple):
     metrics: tuple[Mapping[str, float], ...] = ()
 
 
-def frozen_record(record: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen_record(record: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of an epoch record (``types.MappingProxyType``)."""
     return types.MappingProxyType(dict(record))
 
@@ -475,7 +475,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[ArrayLike, ArrayLike],
         seconds = time.perf_counter() - t0
         record.update(seconds=seconds, train_seconds=t_train,
                       images_per_second=int(x_tr.shape[0]) / max(t_train, 1e-9))
-        state = state._replace(metrics=(*state.metrics, frozen_record(record)))
+        state = state._replace(metrics=(*state.metrics, _frozen_record(record)))
         yield state
         if should_stop([m["val_error"] for m in state.metrics], patience):
             return
