@@ -214,7 +214,7 @@ def _quiet_pooch() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _truncation(e: BaseException, url: str) -> str | None:
+def _truncation(e: BaseException) -> str | None:
     """The 'truncated transfer' reason when ``e`` is a body shorter than its Content-Length."""
     text = str(e)
     m = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
@@ -248,9 +248,9 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> None:
     except requests.exceptions.Timeout:
         raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as e:
-        raise _MirrorFailure(_truncation(e, url) or f"{type(e).__name__}: {e}") from None
+        raise _MirrorFailure(_truncation(e) or f"{type(e).__name__}: {e}") from None
     except requests.exceptions.ConnectionError as e:
-        truncated = _truncation(e, url)
+        truncated = _truncation(e)
         if truncated:
             raise _MirrorFailure(truncated) from None
         inner: object = e.args[0] if e.args else e
