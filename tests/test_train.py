@@ -92,10 +92,12 @@ def test_weight_decay_equals_the_l2_term_and_lr_is_in_the_state(params0):
     old = optax.sgd(lr, momentum=0.9)  # the hand-written L2 term of the previous train.py
     p_new = p_old = params0
     s_new, s_old = new.init(params0), old.init(params0)
+    grad_new = jax.jit(jax.grad(ce))
+    grad_old = jax.jit(jax.grad(lambda p: ce(p) + l2 * train.l2_penalty(p)))
     for _ in range(2):
-        u, s_new = new.update(jax.grad(ce)(p_new), s_new, p_new)
+        u, s_new = new.update(grad_new(p_new), s_new, p_new)
         p_new = optax.apply_updates(p_new, u)
-        u, s_old = old.update(jax.grad(lambda p: ce(p) + l2 * train.l2_penalty(p))(p_old), s_old, p_old)
+        u, s_old = old.update(grad_old(p_old), s_old, p_old)
         p_old = optax.apply_updates(p_old, u)
     for a, b in zip(jax.tree.leaves(p_new), jax.tree.leaves(p_old)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
