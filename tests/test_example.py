@@ -52,7 +52,8 @@ def test_smoke_run_writes_every_output(example, idx_folder, tmp_path, capsys):
     assert "from the IDX files in" in captured.out
     assert "61,706 parameters" in captured.out
     assert "epoch   1/1  train loss" in captured.out and "img/s" in captured.out
-    assert "epoch 1/1" in captured.err  # the tqdm progress bar
+    assert "devices: 1 x cpu" in captured.out
+    assert "epoch 1/1" not in captured.err  # stderr is not a terminal: no progress bar
     assert sorted(os.listdir(out)) == ["checkpoint.npz", "filters.png", "learning_curves.png", "metrics.json"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert isinstance(metrics, list) and len(metrics) == 1
@@ -65,6 +66,21 @@ def test_smoke_run_writes_every_output(example, idx_folder, tmp_path, capsys):
     with np.load(out / "checkpoint.npz") as f:
         meta = json.loads(str(f["meta"]))
     assert meta["epoch"] == 1 and meta["config"]["variant"] == "lenet5" and meta["config"]["limit"] == 40
+
+
+def test_progress_bar_only_on_a_terminal(example, idx_folder, tmp_path, capsys, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert _run(example, idx_folder, tmp_path / "run", "--epochs", "1") == 0
+    assert "epoch 1/1" in term.getvalue() and "batch" in term.getvalue()  # the tqdm bar
+    assert "epoch   1/1  train loss" in capsys.readouterr().out
 
 
 def test_interrupt_then_resume(example, idx_folder, tmp_path, capsys, monkeypatch):
@@ -123,6 +139,8 @@ def test_interrupt_then_resume(example, idx_folder, tmp_path, capsys, monkeypatc
         (["--data", "/no/such/mnist"], r"argument --data: .*got '/no/such/mnist', which does not exist"),
         (["--data", "cached"], r"argument --data: .*got 'cached', which does not exist"),
         (["--resume"], r"argument --resume: no checkpoint at"),
+        (["--devices", "0"], r"argument --devices: expected a device count \(an integer >= 1\); got 0"),
+        (["--devices", "64"], r"error: --devices 64: this host has 1 local device\(s\) \(cpu\)"),
     ],
 )
 def test_bad_cli_values_exit_before_any_work(example, tmp_path, capsys, args, message):

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+import requests
 
 from jaxconv.datasets import mnist
 
@@ -140,7 +141,8 @@ def _no_partials(path):
     return [n for n in _listing(path) if n.endswith(".part") or n.startswith(".")] == []
 
 
-def _check_splits(data, arrays):
+def _check_splits(data, arrays, *, canonical=True):
+    """The canonical split (val = the last twelfth) or the seeded stratified one."""
     xtr = arrays["train-images-idx3-ubyte.gz"]
     ytr = arrays["train-labels-idx1-ubyte.gz"]
     n_val = len(ytr) // 12
@@ -148,10 +150,14 @@ def _check_splits(data, arrays):
     for (x, y), n in zip((data.train, data.val, data.test), (n_tr, n_val, N_TEST)):
         assert x.shape == (n, 1, 28, 28) and x.dtype == np.float32
         assert y.shape == (n,) and y.dtype == np.int32
-    np.testing.assert_array_equal(data.train[0][:, 0], xtr[:n_tr] / np.float32(255))
-    np.testing.assert_array_equal(data.val[0][:, 0], xtr[n_tr:] / np.float32(255))
-    np.testing.assert_array_equal(data.train[1], ytr[:n_tr])
-    np.testing.assert_array_equal(data.val[1], ytr[n_tr:])
+    if canonical:
+        tr, va = np.arange(n_tr), np.arange(n_tr, len(ytr))
+    else:
+        tr, va = mnist.stratified_split(ytr, n_val, seed=0)
+    np.testing.assert_array_equal(data.train[0][:, 0], xtr[tr] / np.float32(255))
+    np.testing.assert_array_equal(data.val[0][:, 0], xtr[va] / np.float32(255))
+    np.testing.assert_array_equal(data.train[1], ytr[tr])
+    np.testing.assert_array_equal(data.val[1], ytr[va])
     np.testing.assert_array_equal(data.test[1], arrays["t10k-labels-idx1-ubyte.gz"])
     np.testing.assert_array_equal(data.test[0][:, 0] * 255, arrays["t10k-images-idx3-ubyte.gz"])
 
@@ -256,7 +262,7 @@ def test_idx_too_long(tmp_path):
 
 
 def test_idx_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="read_idx: .*nope: no such file"):
+    with pytest.raises(FileNotFoundError, match=r"read_idx: .*nope: no such file"):
         mnist.read_idx(tmp_path / "nope")
 
 
@@ -286,13 +292,58 @@ def test_folder_source(tmp_path, synth):
     folder = _write_folder(tmp_path / "idx", arrays, plain={"train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"})
     data = mnist.load(folder, cache_dir=tmp_path / "cache", verbose=False)
     assert data.source == "folder" and str(folder) in data.description
-    _check_splits(data, arrays)
+    assert "not the canonical MNIST training file" in data.description  # plain files: no checksum
+    _check_splits(data, arrays, canonical=False)
     assert data.train[0].min() >= 0.0 and data.train[0].max() <= 1.0
     # a str path works the same; nothing is written to the cache
     data2 = mnist.load(str(folder), cache_dir=tmp_path / "cache", verbose=False)
     np.testing.assert_array_equal(data2.test[0], data.test[0])
     assert not (tmp_path / "cache").exists()
     assert "train=22, val=2, test=12" in repr(data)
+
+
+def test_folder_canonical_file_identified_by_checksum(tmp_path, synth):
+    folder = _write_folder(tmp_path / "idx", synth["arrays"])
+    data = mnist.load(folder, verbose=False, checksums=synth["sha256"])  # these files are "MNIST"
+    assert "the canonical MNIST training file: val = its last 2 images" in data.description
+    _check_splits(data, synth["arrays"], canonical=True)
+    other = mnist.load(folder, verbose=False)  # the published checksums: not MNIST
+    _check_splits(other, synth["arrays"], canonical=False)
+
+
+def test_class_sorted_file_gets_a_stratified_split(tmp_path, synth, capsys):
+    rng = np.random.default_rng(5)
+    counts = np.array([24, 12, 12, 12, 12, 12, 12, 12, 12, 24])  # 156 images, sorted by class
+    labels = np.repeat(np.arange(10), counts).astype(np.uint8)
+    arrays = dict(synth["arrays"])
+    arrays["train-labels-idx1-ubyte.gz"] = labels
+    arrays["train-images-idx3-ubyte.gz"] = rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8)
+    folder = _write_folder(tmp_path / "sorted", arrays)
+    data = mnist.load(folder)  # verbose: prints the description
+    n_val = len(labels) // 12  # 13
+    val_counts = np.bincount(data.val[1], minlength=10)
+    assert val_counts.sum() == n_val and val_counts.min() >= 1  # every class in val ...
+    np.testing.assert_array_equal(val_counts, [2, 1, 1, 1, 1, 1, 1, 1, 1, 2])  # ... in proportion
+    np.testing.assert_array_equal(np.bincount(data.train[1], minlength=10), counts - val_counts)
+    # train and val partition the file's images
+    seen = np.concatenate([data.train[0], data.val[0]]).reshape(len(labels), -1)
+    want = arrays["train-images-idx3-ubyte.gz"].reshape(len(labels), -1) / np.float32(255)
+    assert sorted(map(bytes, seen)) == sorted(map(bytes, want.astype(np.float32)))
+    out = capsys.readouterr().out
+    assert "stratified random split (seed 0); class counts 0-9: val [2 1 1 1 1 1 1 1 1 2]" in out
+    assert "train [22 11 11 11 11 11 11 11 11 22]" in out
+    again = mnist.load(folder, verbose=False)  # seeded: the same split every time
+    np.testing.assert_array_equal(again.val[0], data.val[0])
+
+
+def test_stratified_split():
+    y = np.array([0] * 7 + [1] * 2 + [2] * 3)
+    tr, va = mnist.stratified_split(y, 5, seed=1)
+    assert len(va) == 5 and sorted(np.concatenate([tr, va]).tolist()) == list(range(12))
+    np.testing.assert_array_equal(np.bincount(y[va]), [3, 1, 1])  # quotas 2.92, 0.83, 1.25
+    assert not np.array_equal(va, mnist.stratified_split(y, 5, seed=2)[1])
+    with pytest.raises(ValueError, match=r"stratified_split: n_val must be an int in \[0, N\) with N = 12; got 12"):
+        mnist.stratified_split(y, 12)
 
 
 def test_folder_missing(tmp_path, synth):
@@ -329,14 +380,14 @@ def test_folder_wrong_dims(tmp_path, synth):
     arrays = dict(synth["arrays"])
     arrays["t10k-labels-idx1-ubyte.gz"] = np.full(N_TEST, 10, np.uint8)
     folder = _write_folder(tmp_path / "c", arrays)
-    with pytest.raises(ValueError, match="has a label 10; MNIST labels are 0..9"):
+    with pytest.raises(ValueError, match=r"has a label 10; MNIST labels are 0\.\.9"):
         mnist.load(folder, verbose=False)
 
 
 def test_unknown_source(tmp_path):
     with pytest.raises(ValueError, match=r"load: source must be 'auto', 'download', 'embedded', or a path .*got 'downlaod'"):
         mnist.load("downlaod", cache_dir=tmp_path)
-    with pytest.raises(TypeError, match="load: source must be .*got int 3"):
+    with pytest.raises(TypeError, match=r"load: source must be .*got int 3"):
         mnist.load(3, cache_dir=tmp_path)
 
 
@@ -465,25 +516,18 @@ def test_download_all_mirrors_fail(tmp_path, synth, serve):
 
 
 def test_download_keyboard_interrupt_leaves_nothing(tmp_path, synth, monkeypatch):
-    class Resp:
-        headers = {"Content-Length": "100000"}
+    class Resp:  # a response whose body is interrupted (Ctrl-C) after two chunks
+        headers = {"content-length": "100000"}
 
-        def __init__(self):
-            self.calls = 0
+        def raise_for_status(self):
+            pass
 
-        def __enter__(self):
-            return self
+        def iter_content(self, chunk_size=1):
+            yield b"x" * 1000
+            yield b"x" * 1000
+            raise KeyboardInterrupt
 
-        def __exit__(self, *a):
-            return False
-
-        def read(self, n):
-            self.calls += 1
-            if self.calls > 2:
-                raise KeyboardInterrupt
-            return b"x" * 1000
-
-    monkeypatch.setattr(mnist.urllib.request, "urlopen", lambda *a, **k: Resp())
+    monkeypatch.setattr(requests, "get", lambda *a, **k: Resp())
     with pytest.raises(KeyboardInterrupt):
         mnist.download(tmp_path, mirrors="http://127.0.0.1:9/", checksums=synth["sha256"], verbose=False)
     assert _listing(tmp_path) == []

@@ -31,8 +31,8 @@ def _apply(p, x):
 
 
 def make_trainer(*, augment=True, lr=0.05, l2=1e-4):
-    opt = train.sgd(lr, momentum=0.9, decay=0.5, steps_per_epoch=train.steps_per_epoch(N_TRAIN, BS))
-    return train.Trainer(_apply, opt, batch_size=BS, l2=l2, augment=augment, eval_batch_size=32)
+    opt = train.sgd(lr, momentum=0.9, decay=0.5, steps_per_epoch=train.steps_per_epoch(N_TRAIN, BS), l2=l2)
+    return train.Trainer(_apply, opt, batch_size=BS, augment=augment, eval_batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def test_cross_entropy_error_rate_l2():
     np.testing.assert_allclose(train.cross_entropy(logits, labels), ce.mean(), rtol=1e-6)
     np.testing.assert_allclose(train.cross_entropy(logits, labels, jnp.array([1.0, 0.0])), ce[0], rtol=1e-6)
     assert float(train.error_rate(logits, labels)) == 0.5
+    assert float(train.error_rate(logits, labels, jnp.array([0.0, 1.0]))) == 1.0  # padding weight 0
     p = {"a": {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}, "c": jnp.full((1, 1, 2, 2), 2.0)}
     assert float(train.l2_penalty(p)) == 6 + 16  # biases (1-d) excluded
     with pytest.raises(ValueError, match=r"cross_entropy: logits must be \(N, K\) and labels \(N,\)"):
@@ -79,6 +80,41 @@ def test_inverse_time_decay_and_sgd():
                       optax.GradientTransformation)
 
 
+def test_weight_decay_equals_the_l2_term_and_lr_is_in_the_state(params0):
+    """sgd(l2=...) (optax.add_decayed_weights, biases masked) == SGD on ce + l2 * sum(W**2)."""
+    x, y = jnp.asarray(TRAIN[0][:8]), jnp.asarray(TRAIN[1][:8])
+    l2, lr = 0.01, 0.1
+
+    def ce(p):
+        return train.cross_entropy(_apply(p, x), y)
+
+    new = train.sgd(lr, momentum=0.9, l2=l2)
+    old = optax.sgd(lr, momentum=0.9)  # the hand-written L2 term of the previous train.py
+    p_new = p_old = params0
+    s_new, s_old = new.init(params0), old.init(params0)
+    grad_new = jax.jit(jax.grad(ce))
+    grad_old = jax.jit(jax.grad(lambda p: ce(p) + l2 * train.l2_penalty(p)))
+    for _ in range(2):
+        u, s_new = new.update(grad_new(p_new), s_new, p_new)
+        p_new = optax.apply_updates(p_new, u)
+        u, s_old = old.update(grad_old(p_old), s_old, p_old)
+        p_old = optax.apply_updates(p_old, u)
+    for a, b in zip(jax.tree.leaves(p_new), jax.tree.leaves(p_old)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(p_new["conv1"]["w"], params0["conv1"]["w"])
+    assert train.weight_decay_mask(params0)["conv1"] == {"b": False, "w": True}
+    # the learning rate of the last step, read from the (chained) optimiser state
+    sched = train.sgd(0.1, decay=1.0, steps_per_epoch=2, l2=l2)
+    st = sched.init(params0)
+    rates = []
+    for _ in range(5):
+        _, st = sched.update(jax.tree.map(jnp.zeros_like, params0), st, params0)
+        rates.append(float(train.learning_rate(st)))
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.05, 0.05, 0.1 / 3], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"learning_rate: opt_state holds no injected learning_rate"):
+        train.learning_rate(optax.sgd(0.1).init(params0))
+
+
 def test_schedule_and_optimizer_errors():
     with pytest.raises(ValueError, match=r"sgd: momentum must be in \[0, 1\); got momentum=1.0"):
         train.sgd(0.1, momentum=1.0)
@@ -96,6 +132,14 @@ def test_schedule_and_optimizer_errors():
         train.Trainer(_apply, optax.sgd(0.1), batch_size=2).init_state({}, seed=2**31)
     with pytest.raises(TypeError, match=r"Trainer: optimizer must be an optax GradientTransformation; got float"):
         train.Trainer(_apply, 0.1, batch_size=2)
+    n = len(jax.local_devices())
+    with pytest.raises(ValueError, match=rf"data_mesh: devices must be between 1 and the number of local devices \({n}\); got devices={n + 1}"):
+        train.Trainer(_apply, optax.sgd(0.1), batch_size=2, devices=n + 1)
+    with pytest.raises(TypeError, match=r"data_mesh: devices must be None, an int, a sequence of jax devices or a 1-d Mesh; got 'gpu'"):
+        train.data_mesh("gpu")
+    mesh = train.data_mesh()
+    assert mesh.axis_names == ("batch",) and list(mesh.devices.flat) == jax.local_devices()
+    assert train.data_mesh(mesh) is mesh
 
 
 # --------------------------------------------------------------------------
@@ -171,6 +215,7 @@ def test_on_step_and_padding(trainer, params0):
     x, y = TRAIN[0][:20], TRAIN[1][:20]  # 20 = one full batch of 16 + one padded batch of 4
     trainer.train_epoch(state, x, y, on_step=lambda s, n, loss: calls.append((s, n, float(loss))))
     assert [c[:2] for c in calls] == [(1, 2), (2, 2)]
+    assert trainer.step_batch == BS and trainer.devices == tuple(jax.local_devices())
     assert all(np.isfinite(c[2]) for c in calls)
     with pytest.raises(ValueError, match=r"Trainer.train_epoch: data must be \(images \(N, \.\.\.\), labels \(N,\)\) with the same N"):
         trainer.train_epoch(state, x, y[:3])
@@ -203,6 +248,8 @@ def test_resume_is_exact(trainer, params0, tmp_path):
     for a, b in zip(_state_arrays(straight), _state_arrays(resumed)):
         np.testing.assert_array_equal(a, b)
     assert _strip_times(resumed.metrics) == _strip_times(straight.metrics)
+    with pytest.raises(TypeError):  # records are read-only
+        resumed.metrics[0]["epoch"] = 5
 
 
 def test_fit_records_and_early_stopping(params0):
@@ -214,7 +261,8 @@ def test_fit_records_and_early_stopping(params0):
     m = states[-1].metrics
     assert [r["epoch"] for r in m] == [1, 2, 3]
     assert set(m[0]) >= {"epoch", "train_loss", "val_loss", "val_error", "test_loss", "test_error",
-                         "seconds", "train_seconds", "images_per_second"}
+                         "learning_rate", "seconds", "train_seconds", "images_per_second"}
+    assert m[0]["learning_rate"] == pytest.approx(1e-30, rel=1e-5)
     assert 0 <= m[0]["val_error"] <= 1 and m[0]["images_per_second"] > 0
     # a state that already meets the criterion trains no further
     assert list(train.fit(tr, states[-1], TRAIN, VAL, epochs=10, patience=2)) == []
@@ -233,16 +281,17 @@ def test_checkpoint_errors(trainer, params0, tmp_path):
     state = trainer.init_state(params0, seed=0)
     path = train.save_checkpoint(tmp_path / "ck.npz", state)
     other = trainer.init_state(lenet.init(jax.random.PRNGKey(0), "tutorial"), seed=0)
-    with pytest.raises(ValueError, match=r"load_checkpoint: .*params has a different structure|params\['conv1'\]\['b'\] has shape"):
+    with pytest.raises(ValueError, match=r"load_checkpoint: .*params has a different structure from the model \(missing \[\], unexpected \[.*fc3"):
         train.load_checkpoint(path, other)
+    assert train.checkpoint_config(path) is None
     with pytest.raises(FileNotFoundError, match=r"load_checkpoint: no checkpoint at"):
         train.load_checkpoint(tmp_path / "missing.npz", state)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"load_checkpoint: .*junk.npz' is not a readable jaxconv checkpoint"):
         train.load_checkpoint(tmp_path / "junk.npz", state)
-    np.savez(tmp_path / "foreign.npz", a=np.ones(3))
-    with pytest.raises(ValueError, match=r"is not a readable jaxconv checkpoint|is not a jaxconv checkpoint"):
-        train.load_checkpoint(tmp_path / "foreign.npz", state)
+    np.savez(tmp_path / "foreign.npz", a=np.ones(3), meta=np.array('{"format": "other"}'))
+    with pytest.raises(ValueError, match=r"is not a jaxconv checkpoint of this version .*got 'other'"):
+        train.checkpoint_config(tmp_path / "foreign.npz")
     with pytest.raises(FileNotFoundError, match=r"save_checkpoint: directory .* does not exist"):
         train.save_checkpoint(tmp_path / "nope" / "ck.npz", state)
     with pytest.raises(TypeError, match=r"save_checkpoint: config and metrics must be JSON-serialisable"):

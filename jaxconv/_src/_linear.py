@@ -100,3 +100,37 @@ def channel_sum(g: jax.Array, dtype: DTypeLike) -> jax.Array:
     """Sums ``g`` over every axis but axis 1 (channels), accumulating in >= f32."""
     axes = (0, *range(2, g.ndim))
     return jnp.sum(g, axis=axes, dtype=acc_dtype(dtype)).astype(dtype)
+
+
+def match_varying(*arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
+    """Inside ``jax.shard_map``: casts every array to the union of their varying mesh axes.
+
+    A ``custom_vjp`` backward rule must return a cotangent with its input's
+    varying-axes type. When a batch-sharded ``x`` (varying over ``"batch"``)
+    meets a replicated ``w`` (invariant), the weight gradient computed from
+    ``x`` varies, so ``w`` is cast to varying first (``jax.lax.pcast(...,
+    to="varying")``): JAX then transposes that cast into the ``psum`` of the
+    per-device weight gradients, as it does for its own ops. Outside
+    ``shard_map`` (no manual axes) the arrays are returned unchanged.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> match_varying(jnp.ones(2), None)[1] is None
+      True
+    """
+
+    def varying(a: jax.Array) -> frozenset[str]:
+        aval = jax.typeof(a)
+        vma = getattr(aval, "vma", None)  # jax < 0.9 spelling
+        if vma is None:
+            vma = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+        return frozenset(vma or ())
+
+    union = frozenset().union(*(varying(a) for a in arrays if a is not None))
+    if not union:
+        return arrays
+    out: list[jax.Array | None] = []
+    for a in arrays:
+        missing = None if a is None else union - varying(a)
+        out.append(a if not missing else jax.lax.pcast(a, tuple(sorted(missing)), to="varying"))
+    return tuple(out)

@@ -23,6 +23,7 @@ from jax import lax
 from . import _args
 from . import padding as _padding
 from ._args import ConvGeometry
+from ._linear import match_varying
 
 _HIGHEST = lax.Precision.HIGHEST
 
@@ -287,6 +288,7 @@ def conv(
         raise TypeError(f"jaxconv.conv: flip must be a bool; got {flip!r}")
     if flip:
         w = jnp.flip(w, axis=_spatial_axes(w))
+    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
     return _conv(geom, x, w, b)
 
 
@@ -346,4 +348,5 @@ def conv_transpose(
         dilation=dilation, groups=groups,
     )
     _args.check_floating("conv_transpose", x=x, w=w, b=b)
+    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
     return _conv_transpose(geom, x, w, b)

