@@ -32,7 +32,7 @@ from . import _args
 from ._linear import acc_dtype
 from .conv import _conv
 from .geometry import ConvGeometry, PoolGeometry
-from .window import offsets, pad_input, scatter_argmax, tap, window_spread, window_sum
+from .window import offsets, scatter_argmax, tap, window_spread, window_sum
 
 IntOrSeq = int | Sequence[int]
 Padding = int | Sequence[int] | Sequence[tuple[int, int]] | str
@@ -80,19 +80,18 @@ def _max_argmax(geom: PoolGeometry, x: jax.Array) -> tuple[jax.Array, jax.Array]
     """
     offs = offsets(geom)
     K = len(offs)
-    xp = pad_input(geom, x, -np.inf)
     if K == 1:
-        t0 = tap(geom, xp, offs[0])
+        t0 = tap(geom, x, offs[0], -np.inf)
         return t0, jnp.zeros(t0.shape, jnp.int8)
     padded = any(lo or hi for lo, hi in geom.full_padding)
     pad_taps = _args.pool_padding_taps(geom) if padded else np.zeros(geom.out_spatial + (K,), bool)
     real = ~pad_taps
     seen = np.zeros(geom.out_spatial, bool)  # a real tap came before
-    best = tap(geom, xp, offs[0])
+    best = tap(geom, x, offs[0], -np.inf)
     idx = jnp.zeros(best.shape, _index_dtype(2 * K))
     seen |= real[..., 0]
     for jf in range(1, K - 1):
-        v = tap(geom, xp, offs[jf])
+        v = tap(geom, x, offs[jf], -np.inf)
         take = (v > best) | (v != v)
         first_real = real[..., jf] & ~seen
         if first_real.any():
@@ -104,7 +103,7 @@ def _max_argmax(geom: PoolGeometry, x: jax.Array) -> tuple[jax.Array, jax.Array]
     ids_chain = idx + jnp.asarray(K * ~seen, idx.dtype) if (~seen).any() else idx
     ids_last = jnp.broadcast_to(jnp.asarray((K - 1) + K * pad_taps[..., K - 1], idx.dtype),
                                 best.shape)
-    vals = jnp.stack([best, tap(geom, xp, offs[K - 1])])
+    vals = jnp.stack([best, tap(geom, x, offs[K - 1], -np.inf)])
     init = (jnp.asarray(-np.inf, x.dtype), jnp.asarray(2 * K - 1, idx.dtype))
     y, ids = lax.reduce((vals, jnp.stack([ids_chain, ids_last])), init, _argmax_select, (0,))
     return y, (ids % K if padded else ids)

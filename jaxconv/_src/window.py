@@ -47,20 +47,25 @@ def offsets(geom: PoolGeometry) -> list[Tap]:
     return list(itertools.product(*(range(k) for k in geom.window)))
 
 
-def pad_input(geom: PoolGeometry, x: jax.Array, value: float) -> jax.Array:
-    """``x`` padded as the windows read it (with the ceil-mode overhang)."""
-    cfg = [(0, 0, 0), (0, 0, 0)] + [(lo, hi, 0) for lo, hi in geom.full_padding]
-    return lax.pad(x, jnp.asarray(value, x.dtype), cfg)
+def tap(geom: PoolGeometry, x: jax.Array, j: Tap, value: float) -> jax.Array:
+    """What tap ``j`` of every window reads: ``x[p*stride + j*dilation - lo]``, and
+    ``value`` where that falls into the padding; shape ``(N, C, *out_spatial)``.
 
-
-def tap(geom: PoolGeometry, xp: jax.Array, j: Tap) -> jax.Array:
-    """What tap ``j`` of every window reads from the padded input ``xp``:
-    ``xp[p*stride + j*dilation]``, shape ``(N, C, *out_spatial)``."""
-    start = [0, 0] + [jj * d for jj, d in zip(j, geom.dilation)]
-    limit = list(xp.shape[:2]) + [
-        st + (o - 1) * s + 1 for st, o, s in zip(start[2:], geom.out_spatial, geom.stride)
-    ]
-    return lax.slice(xp, start, limit, (1, 1) + geom.stride)
+    A strided slice of the positions inside ``x``, padded to the output's size,
+    so no padded copy of ``x`` is made: XLA fuses both into the consumer.
+    """
+    start, limit, pads = [0, 0], list(x.shape[:2]), [(0, 0, 0)] * 2
+    for D, O, s, jj, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.stride, j,
+                                       geom.dilation, geom.padding):
+        off = jj * d - lo
+        first = min(max(-(-(-off) // s), 0), O)  # first p with p*s + off >= 0
+        last = min(max((D - 1 - off) // s, first - 1), O - 1)  # last p with p*s + off < D
+        start.append(first * s + off if last >= first else 0)
+        limit.append((last * s + off + 1) if last >= first else 0)
+        pads.append((first, O - 1 - last, 0))
+    strides = (1, 1) + geom.stride
+    inside = lax.slice(x, start, limit, strides)
+    return lax.pad(inside, jnp.asarray(value, x.dtype), pads)
 
 
 def phase_scatter(geom: PoolGeometry, part: Callable[[int, Tap], jax.Array]) -> jax.Array:
@@ -114,13 +119,16 @@ def _scaled(v: jax.Array, scale: jax.Array | None) -> jax.Array:
 
 def _window_sum(geom: PoolGeometry, scale: jax.Array | None, x: jax.Array) -> jax.Array:
     """``diag(scale) S x``: ``y[p] = scale[p] * sum_j x_pad[p*stride + j*dilation]``
-    (zero padding; ``scale`` broadcasts to ``out_spatial``, None = 1), in x's dtype."""
-    xa = pad_input(geom, x.astype(acc_dtype(x.dtype)), 0.0)
-    y = lax.reduce_window(
-        xa, jnp.zeros((), xa.dtype), lax.add, (1, 1) + geom.window, (1, 1) + geom.stride,
-        "VALID", window_dilation=(1, 1) + geom.dilation,
-    )
-    y = y[(slice(None), slice(None)) + tuple(slice(0, o) for o in geom.out_spatial)]
+    (zero padding; ``scale`` broadcasts to ``out_spatial``, None = 1), in x's dtype.
+
+    A sum of strided slices, one per tap, which XLA fuses into one loop (on CPU
+    several times faster than ``lax.reduce_window``)."""
+    xa = x.astype(acc_dtype(x.dtype))
+    y = None
+    for j in offsets(geom):
+        t = tap(geom, xa, j, 0.0)
+        y = t if y is None else y + t
+    assert y is not None
     return _scaled(y, scale).astype(x.dtype)
 
 
@@ -146,10 +154,9 @@ window_sum, window_spread = adjoint_pair(_window_sum, _window_spread)
 def _gather_argmax(geom: PoolGeometry, idx: jax.Array, h: jax.Array) -> jax.Array:
     """``M_idx h``: ``h`` at each window's argmax (window offset ``idx``, flat in
     window order). ``(N, C, *in) -> (N, C, *out)``."""
-    hp = pad_input(geom, h, 0.0)
     out = jnp.zeros(idx.shape, h.dtype)
     for jf, j in enumerate(offsets(geom)):
-        out = jnp.where(idx == jf, tap(geom, hp, j), out)
+        out = jnp.where(idx == jf, tap(geom, h, j, 0.0), out)
     return out
 
 
