@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -354,6 +355,17 @@ def adaptive_avg_pool(x: ArrayLike, output_size: int | Sequence[int | None]) -> 
     arr = _float_input(fn, x)
     out = _args.adaptive_output_size(fn, arr.shape, output_size)
     return adaptive_avg((tuple(arr.shape[2:]), out), arr)
+
+
+@overload
+def adaptive_max_pool(x: ArrayLike, output_size: int | Sequence[int | None], *,
+                      return_indices: Literal[False] = ...) -> jax.Array: ...
+@overload
+def adaptive_max_pool(x: ArrayLike, output_size: int | Sequence[int | None], *,
+                      return_indices: Literal[True]) -> tuple[jax.Array, jax.Array]: ...
+@overload
+def adaptive_max_pool(x: ArrayLike, output_size: int | Sequence[int | None], *,
+                      return_indices: bool) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
 def adaptive_max_pool(

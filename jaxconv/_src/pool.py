@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -219,6 +220,20 @@ def _float_input(fn: str, x: ArrayLike) -> jax.Array:
     _args.check_batched(fn, "x", arr.shape)
     _args.check_floating(fn, x=arr)
     return arr
+
+
+@overload
+def max_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = ...,
+             padding: Padding = ..., dilation: IntOrSeq = ..., ceil_mode: bool = ...,
+             return_indices: Literal[False] = ...) -> jax.Array: ...
+@overload
+def max_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = ...,
+             padding: Padding = ..., dilation: IntOrSeq = ..., ceil_mode: bool = ...,
+             return_indices: Literal[True]) -> tuple[jax.Array, jax.Array]: ...
+@overload
+def max_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = ...,
+             padding: Padding = ..., dilation: IntOrSeq = ..., ceil_mode: bool = ...,
+             return_indices: bool) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
 def max_pool(
@@ -481,7 +496,7 @@ def gaussian_window(window: IntOrSeq, sigma: float | Sequence[float], *,
     fn = "gaussian_window"
     nd = len(window) if isinstance(window, (tuple, list)) else 1
     win = _args.int_tuple(fn, "window", window, nd, minimum=1)
-    sig = tuple(sigma) if isinstance(sigma, (tuple, list)) else (sigma,) * nd
+    sig: tuple[Any, ...] = tuple(sigma) if isinstance(sigma, (tuple, list)) else (sigma,) * nd
     if len(sig) != nd:
         raise ValueError(
             f"jaxconv.{fn}: sigma must be a number or one per dim ({nd}); got sigma={sigma!r}")

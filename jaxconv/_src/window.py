@@ -58,7 +58,7 @@ def tap(geom: PoolGeometry, x: jax.Array, j: Tap, value: float) -> jax.Array:
     for D, O, s, jj, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.stride, j,
                                        geom.dilation, geom.padding):
         off = jj * d - lo
-        first = min(max(-(-(-off) // s), 0), O)  # first p with p*s + off >= 0
+        first = min(max(-(off // s), 0), O)  # first p with p*s + off >= 0
         last = min(max((D - 1 - off) // s, first - 1), O - 1)  # last p with p*s + off < D
         start.append(first * s + off if last >= first else 0)
         limit.append((last * s + off + 1) if last >= first else 0)
