@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal, overload
+from typing import Literal, cast, overload
 
 import jax
 import jax.numpy as jnp
@@ -109,26 +109,23 @@ def _adaptive_max_impl(D: Sizes, O: Sizes, x: jax.Array) -> tuple[jax.Array, jax
     pos: list[jax.Array] = []  # position arrays of the dims already reduced
     for a in reversed(range(nd)):
         axis = a + 2
-        bounds = _args.adaptive_bounds(D[a], O[a])
-        kmax = max(e - s for s, e in bounds)
-        shape = [1] * (nd + 2)
-        shape[axis] = O[a]
-        best = bpos = None
-        bcarried: list[jax.Array] = []
-        for slot in range(kmax):
-            ids = np.array([min(s + slot, e - 1) for s, e in bounds], np.int32)
-            v = jnp.take(vals, jnp.asarray(ids), axis=axis)
-            ids_b = jnp.asarray(ids.reshape(shape))
-            carried = [jnp.take(c, jnp.asarray(ids), axis=axis) for c in pos]
-            if best is None or bpos is None:
-                best, bpos, bcarried = v, jnp.broadcast_to(ids_b, v.shape), carried
-                continue
-            valid = np.array([s + slot < e for s, e in bounds]).reshape(shape)
-            take = jnp.asarray(valid) & ((v > best) | jnp.isnan(v))
+        starts, ends = np.array(_args.adaptive_bounds(D[a], O[a]), np.int32).T
+        slots = np.arange(int(np.max(ends - starts)), dtype=np.int32)[:, None]
+        # slot i of every window (its last element where the window is shorter)
+        table = np.minimum(starts + slots, ends - 1)  # (slots, O[a])
+        valid = (starts + slots < ends).reshape((-1, *[1] * axis, O[a], *[1] * (nd - a - 1)))
+        bshape = [1] * (nd + 2)
+        bshape[axis] = O[a]
+        best = jnp.take(vals, jnp.asarray(table[0]), axis=axis)
+        bpos = jnp.broadcast_to(jnp.asarray(table[0].reshape(bshape)), best.shape)
+        bcarried = [jnp.take(c, jnp.asarray(table[0]), axis=axis) for c in pos]
+        for i in range(1, len(table)):
+            v = jnp.take(vals, jnp.asarray(table[i]), axis=axis)
+            take = jnp.asarray(valid[i]) & ((v > best) | jnp.isnan(v))
             best = jnp.where(take, v, best)
-            bpos = jnp.where(take, ids_b, bpos)
-            bcarried = [jnp.where(take, c, bc) for c, bc in zip(carried, bcarried)]
-        assert best is not None and bpos is not None  # kmax >= 1
+            bpos = jnp.where(take, jnp.asarray(table[i].reshape(bshape)), bpos)
+            bcarried = [jnp.where(take, jnp.take(c, jnp.asarray(table[i]), axis=axis), bc)
+                        for c, bc in zip(pos, bcarried)]
         vals = best
         pos = [bpos, *bcarried]
     plane = np.cumprod((1,) + tuple(D)[::-1])[:-1][::-1]
@@ -200,8 +197,8 @@ def _unpool_size(fn: str, x_shape: Sizes, idx_shape: Sizes, output_size: Sequenc
     nd = _args.check_batched(fn, "x", x_shape)
     k = _args.int_tuple(fn, "window", window, nd, minimum=1)
     s = k if stride is None else _args.int_tuple(fn, "stride", stride, nd, minimum=1)
-    pads = _args.padding_pairs(fn, padding, nd, allow_strings=())
-    assert not isinstance(pads, str)  # no strings allowed above
+    pads = cast(tuple[tuple[int, int], ...],  # no strings allowed: never a str
+                _args.padding_pairs(fn, padding, nd, allow_strings=()))
     default = tuple((o - 1) * ss + kk - lo - hi
                     for o, ss, kk, (lo, hi) in zip(x_shape[2:], s, k, pads))
     sizes = _args.unpool_output_size(fn, x_shape, idx_shape,

@@ -124,11 +124,10 @@ def _window_sum(geom: PoolGeometry, scale: jax.Array | None, x: jax.Array) -> ja
     A sum of strided slices, one per tap, which XLA fuses into one loop (on CPU
     several times faster than ``lax.reduce_window``)."""
     xa = x.astype(acc_dtype(x.dtype))
-    y = None
-    for j in offsets(geom):
-        t = tap(geom, xa, j, 0.0)
-        y = t if y is None else y + t
-    assert y is not None
+    taps = [tap(geom, xa, j, 0.0) for j in offsets(geom)]
+    y = taps[0]
+    for t in taps[1:]:
+        y = y + t
     return _scaled(y, scale).astype(x.dtype)
 
 
