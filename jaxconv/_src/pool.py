@@ -11,7 +11,7 @@ Forward mode: every op here is a ``jax.custom_vjp`` function, so ``jax.jvp``,
 (``jax.grad(jax.grad(...))``, ``jax.jacrev``) is.
 
 The max-pool forward keeps, per window, the offset of its maximum in the
-window as a small integer (int8 for windows of up to 63 taps), never a copy of
+window as a small integer (int8 for windows of up to 64 taps), never a copy of
 the input; the backward sends the cotangent to it phase by phase (see
 :func:`jaxconv._src.window.phase_scatter`), without XLA's ``select_and_scatter``
 (a slow single-threaded loop on CPU).
