@@ -7,26 +7,22 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 from . import models as models
 from . import nn as nn
 from . import train as train
+from ._src.adaptive import adaptive_avg_pool as adaptive_avg_pool
+from ._src.adaptive import adaptive_max_pool as adaptive_max_pool
+from ._src.adaptive import max_unpool as max_unpool
+from ._src.adaptive import upsample as upsample
 from ._src.conv import conv as conv
 from ._src.conv import conv_transpose as conv_transpose
-
-# toolbox (unfold / fold / conv_matrix, pad, local / tiled / separable convs)
 from ._src.local import depthwise_separable_conv as depthwise_separable_conv
 from ._src.local import local_conv as local_conv
 from ._src.local import separable_conv as separable_conv
 from ._src.local import tiled_conv as tiled_conv
 from ._src.padding import pad as pad
-from ._src.pool import adaptive_avg_pool as adaptive_avg_pool
-from ._src.pool import adaptive_max_pool as adaptive_max_pool
 from ._src.pool import avg_pool as avg_pool
 from ._src.pool import gaussian_window as gaussian_window
 from ._src.pool import lp_pool as lp_pool
 from ._src.pool import max_pool as max_pool
-from ._src.pool import max_unpool as max_unpool
-from ._src.pool import upsample as upsample
 from ._src.pool import weighted_pool as weighted_pool
-
-# toolbox (unfold / fold / conv_matrix, pad, local / tiled / separable convs)
 from ._src.unfold import conv_matrix as conv_matrix
 from ._src.unfold import fold as fold
 from ._src.unfold import unfold as unfold

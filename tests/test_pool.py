@@ -1,4 +1,4 @@
-"""Tests for jaxconv's pooling ops (jaxconv/_src/pool.py).
+"""Tests for jaxconv's pooling ops (jaxconv/_src/pool.py, adaptive.py, window.py).
 
 1. PyTorch golden data (tests/data/torch_pool.npz, made by
    tests/make_torch_pool_fixtures.py): ceil_mode edges, count_include_pad,
@@ -6,8 +6,9 @@
    adaptive pools with non-divisible sizes, lp_pool, upsample.
 2. Forward and gradient against jax.lax.reduce_window references
    (jaxconv._src.reference) over a sweep; tie-free inputs for max.
-3. Ties and NaN against the documented rule; check_grads order 2 (rev);
-   jit, vmap; f32 / bf16 / f64; argument errors.
+3. Ties and NaN against the documented rule; check_grads order 2 (rev, float64,
+   default tolerances); the adjoint identity of every linear pair of window.py /
+   adaptive.py; jit, vmap; f32 / bf16 / f64; argument errors.
 
 Compiles dominate the runtime: each sweep config is one jit that returns the
 forward and both gradients together.
@@ -25,18 +26,18 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxconv as jc
-from jaxconv._src import _args
+from jaxconv._src import _args, adaptive, window
 from jaxconv._src import reference as ref
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "torch_pool.npz")
 
 
-def distinct(shape, seed=0, scale=4.0):
+def distinct(shape, seed=0, scale=4.0, dtype=jnp.float32):
     """Tie-free input: a shuffled ramp, neighbouring values ``scale / size`` apart
-    (far more than check_grads' finite-difference step)."""
+    (far more than check_grads' finite-difference step), none of them zero."""
     n = int(np.prod(shape))
-    r = np.random.default_rng(seed).permutation(n).astype(np.float32)
-    return jnp.asarray(((r - n / 2) * (scale / n)).reshape(shape))
+    r = np.random.default_rng(seed).permutation(n).astype(np.float64)
+    return jnp.asarray(((r - n / 2 + 0.5) * (scale / n)).reshape(shape), dtype)
 
 
 def normal(shape, seed=0, dtype=jnp.float32):
@@ -262,6 +263,27 @@ def test_max_unpool_round_trip_and_grad_vs_reference():
     np.testing.assert_array_equal(g, gr)
 
 
+def test_max_unpool_output_size_range_is_torchs_rule():
+    # PyTorch's _unpool_output_size: default - stride < size < default + stride,
+    # default = (O - 1)*stride + window - 2*padding.
+    x = distinct((1, 2, 11)).at[..., 10].set(-10.0)  # indices < 10: fit a size-10 output
+    y, idx = jc.max_pool(x, 3, stride=2, padding=1, return_indices=True)  # O = 6, default 11
+    kw = dict(window=3, stride=2, padding=1)
+    np.testing.assert_array_equal(jc.max_unpool(y, idx, (11,), **kw), jc.max_unpool(y, idx, (11,)))
+    assert jc.max_unpool(y, idx, **kw).shape == (1, 2, 11)  # the default size
+    for size in (10, 12):
+        assert jc.max_unpool(y, idx, (size,), **kw).shape == (1, 2, size)
+    for size in (9, 13):
+        with pytest.raises(ValueError, match=rf"max_unpool: output_size cannot be the input of a "
+                           rf"max_pool .*expected 9 < output_size\[0\] < 13.*got output_size=\({size},\)"):
+            jc.max_unpool(y, idx, (size,), **kw)
+    # 2-D, stride defaults to the window; (N, C, *D) accepted as in torch
+    y2, i2 = jc.max_pool(distinct((1, 2, 7, 9)), 2, return_indices=True)  # O = (3, 4)
+    assert jc.max_unpool(y2, i2, (1, 2, 7, 9), window=2).shape == (1, 2, 7, 9)
+    with pytest.raises(ValueError, match=r"expected 6 < output_size\[1\] < 10"):
+        jc.max_unpool(y2, i2, (7, 10), window=2)
+
+
 ADAPTIVE = [((2, 3, 10), 4), ((2, 2, 7, 9), (3, 4)), ((1, 2, 5, 3), (3, 7)),
             ((2, 2, 6, 6), (None, 4)), ((1, 2, 5, 7, 6), (2, 3, 4)), ((2, 3, 5, 6), 1)]
 
@@ -315,7 +337,7 @@ def _scatter(shape, idx, v):
 
 def test_max_pool_tie_rule_small():
     x = jnp.array([[[1.0, 3.0, 3.0, 0.0, 2.0, 2.0]]])
-    y, i = jc.max_pool(x, 3, return_indices=True)
+    _, i = jc.max_pool(x, 3, return_indices=True)
     np.testing.assert_array_equal(i, [[[1, 4]]])
     dx = jax.grad(lambda x: jnp.sum(jc.max_pool(x, 3)))(x)
     np.testing.assert_array_equal(dx, [[[0, 1, 0, 0, 1, 0]]])
@@ -378,16 +400,71 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", list(SECOND_ORDER))
 def test_check_grads_order2(name):
     f, shape = SECOND_ORDER[name]
-    check_grads(f, (distinct(shape),), order=2, modes=["rev"], atol=1e-2, rtol=1e-2)
+    with jax.enable_x64(True):
+        check_grads(f, (distinct(shape, dtype=jnp.float64),), order=2, modes=["rev"])
 
 
 def test_check_grads_order2_weighted_and_unpool():
-    x = distinct((1, 2, 6, 6))
-    w = jnp.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.5]])
-    check_grads(lambda x, w: jc.weighted_pool(x, w, stride=2, padding=1), (x, w), order=2,
-                modes=["rev"], atol=1e-2, rtol=1e-2)
-    y, idx = jc.max_pool(x, 2, return_indices=True)
-    check_grads(lambda y: jc.max_unpool(y, idx, (6, 6)), (y,), order=2, modes=["rev"])
+    with jax.enable_x64(True):
+        x = distinct((1, 2, 6, 6), dtype=jnp.float64)
+        w = jnp.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.5]], jnp.float64)
+        check_grads(lambda x, w: jc.weighted_pool(x, w, stride=2, padding=1), (x, w), order=2,
+                    modes=["rev"])
+        y, idx = jc.max_pool(x, 2, return_indices=True)
+        check_grads(lambda y: jc.max_unpool(y, idx, (6, 6)), (y,), order=2, modes=["rev"])
+
+
+def _pool_geom(shape, window, stride=None, padding=0, **kw):
+    return _args.pool_geometry("t", shape, window, stride=stride, padding=padding, **kw)
+
+
+# Every linear pair A / A^T of window.py and adaptive.py, as
+# (A, A^T, static cfg, aux arrays, x shape, y shape): <A x, y> == <x, A^T y>.
+def _pairs():
+    rng = np.random.default_rng(7)
+    out = []
+    for shape, w, kw in [((2, 3, 9, 8), 3, dict(stride=2, padding=1, ceil_mode=True)),
+                         ((1, 2, 10), 2, dict(stride=1, dilation=3, padding=1)),
+                         ((1, 2, 5, 6, 5), (2, 3, 2), dict(stride=(1, 2, 2), padding=(1, 1, 0))),
+                         ((2, 2, 7, 9), 2, {})]:
+        g = _pool_geom(shape, w, **kw)
+        y_shape = shape[:2] + g.out_spatial
+        K = int(np.prod(g.window))
+        scale = jnp.asarray(rng.uniform(0.5, 2.0, g.out_spatial))
+        idx = jnp.asarray(rng.integers(0, K, y_shape), jnp.int8)
+        name = _sweep_id((shape, w, kw))
+        out.append((f"window-{name}", window.window_sum, window.window_spread, g, (scale,),
+                    shape, y_shape))
+        out.append((f"argmax-{name}", window.gather_argmax, window.scatter_argmax, g, (idx,),
+                    shape, y_shape))
+    flat = jnp.asarray(rng.integers(0, 20, (2, 3, 6)), jnp.int32)  # repeats: adds up
+    out.append(("flat", window.gather_flat, window.scatter_add_flat, (4, 5), (flat,),
+                (2, 3, 4, 5), (2, 3, 6)))
+    out.append(("adaptive", adaptive.adaptive_avg, adaptive.adaptive_avg_t,
+                ((7, 5), (3, 4)), (), (2, 2, 7, 5), (2, 2, 3, 4)))
+    out.append(("upsample", adaptive.upsample_map, adaptive.block_sum, (2, 3), (),
+                (1, 2, 3, 2), (1, 2, 6, 6)))
+    return out
+
+
+PAIRS = _pairs()
+
+
+@pytest.mark.parametrize("i", range(len(PAIRS)), ids=[p[0] for p in PAIRS])
+def test_linear_pair_is_adjoint(i):
+    _, a, a_t, cfg, aux, x_shape, y_shape = PAIRS[i]
+    with jax.enable_x64(True):
+        x = normal(x_shape, 1, jnp.float64)
+        y = normal(y_shape, 2, jnp.float64)
+        ax = a(cfg, *aux, x)
+        aty = a_t(cfg, *aux, y)
+        assert ax.shape == y_shape and aty.shape == x_shape
+        np.testing.assert_allclose(jnp.vdot(ax, y), jnp.vdot(x, aty), rtol=1e-12)
+        # each map's VJP is the other
+        np.testing.assert_allclose(jax.vjp(lambda x: a(cfg, *aux, x), x)[1](y)[0], aty,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(jax.vjp(lambda y: a_t(cfg, *aux, y), y)[1](x)[0],
+                                   a(cfg, *aux, x), rtol=1e-12)
 
 
 def test_forward_mode_is_unavailable():
@@ -420,7 +497,9 @@ def test_vmap_matches_loop():
 
 
 def test_bfloat16():
-    x32 = normal((2, 3, 8, 8))
+    # distinct multiples of 1/64 below 4 in magnitude: exact in bf16, so no ties for max
+    x32 = jnp.asarray(np.random.default_rng(0).permutation(384).reshape(2, 3, 8, 8) - 192,
+                      jnp.float32) / 64
     x = x32.astype(jnp.bfloat16)
     cases = {
         "max": lambda x: jc.max_pool(x, 3, stride=2, padding=1),
@@ -508,6 +587,8 @@ ERRORS = [
     (lambda: jc.max_unpool(X4[:, :, :3, :3], np.zeros((1, 2, 3, 3), np.int32), (6,)), TypeError, r"max_unpool: output_size must be a sequence of 2"),
     (lambda: jc.max_unpool(X4[:, :, :3, :3], np.zeros((1, 2, 3, 3), np.int32), (0, 6)), ValueError, r"max_unpool: output_size cannot be produced"),
     (lambda: jc.max_unpool(X4[:, :, :3, :3], np.zeros((1, 2, 3, 3), np.int32), (2, 3, 6, 6)), ValueError, r"max_unpool: output_size \(N, C\) must match"),
+    (lambda: jc.max_unpool(X4[:, :, :3, :3], np.zeros((1, 2, 3, 3), np.int32), (4, 6), window=2), ValueError, r"max_unpool: output_size cannot be the input of a max_pool with window=\(2, 2\), stride=\(2, 2\).*expected 4 < output_size\[0\] < 8"),
+    (lambda: jc.max_unpool(X4[:, :, :3, :3], np.zeros((1, 2, 3, 3), np.int32)), TypeError, r"max_unpool: output_size must be given when window is not"),
     (lambda: jc.adaptive_avg_pool(X4, 0), ValueError, r"adaptive_avg_pool: output_size cannot be produced"),
     (lambda: jc.adaptive_max_pool(X4, (3, -1)), ValueError, r"adaptive_max_pool: output_size cannot be produced"),
     (lambda: jc.adaptive_max_pool(X4, (3, 3, 3)), ValueError, r"adaptive_max_pool: output_size must be an int or a sequence of 2"),
