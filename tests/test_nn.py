@@ -41,6 +41,26 @@ def test_glorot_uniform_bound_and_spread(shape):
     np.testing.assert_allclose(w4, 4 * w, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("init,scale,mode", [
+    (nn.glorot_uniform, 1.0, "fan_avg"), (nn.glorot_uniform_sigmoid, 16.0, "fan_avg"),
+    (nn.he_normal, 2.0, "fan_in")])
+@pytest.mark.parametrize("shape", [(8, 64, 3), (64, 8, 3), (16, 4, 3, 2, 2)])
+def test_initializer_variance_uses_channels_first_fans(init, scale, mode, shape):
+    """Each initialiser has variance scale / fan with the fans of compute_fans
+    (C_in on axis 1, C_out on axis 0, the receptive field counted): swapping
+    C_in and C_out changes fan_in, and a 3-d kernel counts all three taps."""
+    fan_in, fan_out = nn.compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
+    big = np.concatenate([np.asarray(init(jax.random.PRNGKey(i), shape), np.float64).ravel()
+                          for i in range(40)])
+    np.testing.assert_allclose(big.std(), math.sqrt(scale / fan), rtol=0.03)
+    if mode == "fan_avg":  # uniform: bounded by sqrt(3 * variance) and fills the interval
+        bound = math.sqrt(3 * scale / fan)
+        assert np.abs(big).max() <= bound and np.abs(big).max() > 0.99 * bound
+    else:  # untruncated normal: tails beyond 3 std exist
+        assert np.abs(big).max() > 3.5 * math.sqrt(scale / fan)
+
+
 def test_he_normal_std_and_zeros():
     shape = (64, 32, 3, 3)
     w = np.asarray(nn.he_normal(KEY, shape))
@@ -59,6 +79,8 @@ def test_initializer_errors():
         nn.glorot_uniform(KEY, (3, 3), jnp.int32)
     with pytest.raises(TypeError, match=r"he_normal: key must be a jax PRNG key .*got int"):
         nn.he_normal(0, (3, 3))
+    with pytest.raises(ValueError, match=r"glorot_uniform: shape must have at least 2 dims"):
+        nn.glorot_uniform(KEY, (7,))
 
 
 # --------------------------------------------------------------------------
@@ -101,17 +123,17 @@ def test_parameter_free_layers():
 
 
 def test_layer_errors():
-    with pytest.raises(ValueError, match=r"nn.Conv: c_out must be a positive int; got c_out=0"):
+    with pytest.raises(ValueError, match=r"nn.Conv: out_features must be a positive int; got out_features=0"):
         nn.Conv(1, 0, 5)
     with pytest.raises(TypeError, match=r"nn.Conv: kernel must be an int or a tuple of 1-3 ints"):
         nn.Conv(1, 2, "5")
     with pytest.raises(ValueError, match=r"nn.Conv: stride must be >= 1"):
         nn.Conv(1, 2, 5, stride=0)
-    with pytest.raises(ValueError, match=r"nn.Conv: groups must divide c_in and c_out"):
+    with pytest.raises(ValueError, match=r"nn.Conv: groups must divide the input channels; got groups=2 and C_in=3; in_features=3, out_features=4"):
         nn.Conv(3, 4, 3, groups=2)
     with pytest.raises(TypeError, match=r"nn.Dense: in_features must be a positive int; got 2.5"):
         nn.Dense(2.5, 3)
-    with pytest.raises(ValueError, match=r"nn.MaxPool: window must be a positive int"):
+    with pytest.raises(ValueError, match=r"nn.MaxPool: window must be >= 1 in every dim"):
         nn.MaxPool(0)
     dense = nn.Dense(400, 10)
     p = dense.init(KEY)

@@ -416,6 +416,18 @@ def conv_geometry(
     return ConvGeometry(D, k, out, stride, pads, dilation, groups)
 
 
+def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
+                         dilation: tuple[int, ...]) -> None:
+    """PyTorch's rule: ``output_padding < max(stride, dilation)`` in every dim."""
+    for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"jaxconv.{fn}: output_padding must be smaller than stride or dilation in every "
+                f"dim; got output_padding={output_padding}, stride={stride}, dilation={dilation} "
+                f"(dim {i})"
+            )
+
+
 def conv_transpose_geometry(
     fn: str,
     x_shape: tuple[int, ...],
@@ -451,13 +463,7 @@ def conv_transpose_geometry(
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
     output_padding = int_tuple(fn, "output_padding", output_padding, nd, minimum=0)
-    for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
-        if op >= max(s, d):
-            raise ValueError(
-                f"jaxconv.{fn}: output_padding must be smaller than stride or dilation in every "
-                f"dim; got output_padding={output_padding}, stride={stride}, dilation={dilation} "
-                f"(dim {i})"
-            )
+    check_output_padding(fn, output_padding, stride, dilation)
     O, k = tuple(x_shape[2:]), tuple(w_shape[2:])
     k_eff = tuple(map(_geo.k_eff, k, dilation))
     mode = padding_pairs(fn, padding, nd)
@@ -588,34 +594,42 @@ def pool_divisor_arg(fn: str, divisor: Any) -> int | None:
     return d
 
 
-def adaptive_output_size(fn: str, x_shape: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
-    """Adaptive pools' ``output_size``: an int, or one int (or None = keep D) per dim, >= 1."""
-    nd = check_batched(fn, "x", x_shape)
-    D = tuple(x_shape[2:])
+def output_size_option(fn: str, output_size: Any, ndim: int | None) -> Any:
+    """Adaptive pools' ``output_size`` before an input is seen: an int >= 1, or one
+    int >= 1 or None (keep the input's size) per dim; returned as an int or a tuple."""
     output_size = _from_numpy(output_size)
     if isinstance(output_size, (tuple, list)):
-        if len(output_size) != nd:
+        if ndim is not None and len(output_size) != ndim:
             raise ValueError(
-                f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None "
+                f"jaxconv.{fn}: output_size must be an int or a sequence of {ndim} ints or None "
                 f"(one per spatial dim); got {output_size!r} of length {len(output_size)}"
             )
-        out = tuple(
-            n if v is None else _as_int(fn, f"output_size[{i}]", v)
-            for i, (v, n) in enumerate(zip(output_size, D))
+        out: Any = tuple(
+            None if v is None else _as_int(fn, f"output_size[{i}]", v)
+            for i, v in enumerate(output_size)
         )
     elif is_int(output_size):
-        out = (operator.index(output_size),) * nd
+        out = operator.index(output_size)
     else:
         raise TypeError(
-            f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None; "
+            f"jaxconv.{fn}: output_size must be an int or a sequence of {_dims(ndim)} or None; "
             f"got {output_size!r} of type {type(output_size).__name__}"
         )
-    if any(o < 1 for o in out):
+    if any(o is not None and o < 1 for o in (out if isinstance(out, tuple) else (out,))):
         raise ValueError(
             f"jaxconv.{fn}: output_size cannot be produced: every output size must be >= 1; "
-            f"got output_size={output_size!r} for x.shape={tuple(x_shape)}"
+            f"got output_size={output_size!r}"
         )
     return out
+
+
+def adaptive_output_size(fn: str, x_shape: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
+    """Adaptive pools' ``output_size`` for an input: one int >= 1 per spatial dim."""
+    nd = check_batched(fn, "x", x_shape)
+    out = output_size_option(fn, output_size, nd)
+    if isinstance(out, int):
+        return (out,) * nd
+    return tuple(n if o is None else o for o, n in zip(out, x_shape[2:]))
 
 
 def unpool_output_size(
