@@ -51,8 +51,8 @@ def test_initializer_variance_uses_channels_first_fans(init, scale, mode, shape)
     C_in and C_out changes fan_in, and a 3-d kernel counts all three taps."""
     fan_in, fan_out = nn.compute_fans(shape)
     fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
-    big = np.concatenate([np.asarray(init(jax.random.PRNGKey(i), shape), np.float64).ravel()
-                          for i in range(40)])
+    keys = jax.random.split(KEY, 40)
+    big = np.asarray(jax.vmap(lambda k: init(k, shape))(keys), np.float64).ravel()
     np.testing.assert_allclose(big.std(), math.sqrt(scale / fan), rtol=0.03)
     if mode == "fan_avg":  # uniform: bounded by sqrt(3 * variance) and fills the interval
         bound = math.sqrt(3 * scale / fan)
@@ -240,3 +240,189 @@ def test_lenet_errors():
         lenet.apply(p, jnp.zeros((2, 28, 28)))
     with pytest.raises(ValueError, match=r"lenet.apply: params match no LeNet variant"):
         lenet.apply({"conv1": p["conv1"]}, jnp.zeros((2, 1, 28, 28)))
+
+
+# --------------------------------------------------------------------------
+# Construction-time validation and the rank of a layer
+# --------------------------------------------------------------------------
+
+BAD_LAYERS = [
+    (lambda: nn.MaxPool(3, padding=2), ValueError, r"nn.MaxPool: padding must be at most half the window"),
+    (lambda: nn.MaxPool((2, 2), stride=(1, 1, 1)), ValueError, r"nn.MaxPool: the per-dim options must agree on the number of spatial dims"),
+    (lambda: nn.MaxPool(2, ceil_mode=1), TypeError, r"nn.MaxPool: ceil_mode must be a bool"),
+    (lambda: nn.AvgPool(2, count_include_pad="yes"), TypeError, r"nn.AvgPool: count_include_pad must be a bool"),
+    (lambda: nn.AvgPool(2, divisor=0), ValueError, r"nn.AvgPool: divisor must be >= 1"),
+    (lambda: nn.AvgPool(2, padding="full"), ValueError, r"nn.AvgPool: padding must be .* one of 'valid', 'same'; got 'full'"),
+    (lambda: nn.LpPool(0, 2), ValueError, r"nn.LpPool: p must be a finite number > 0"),
+    (lambda: nn.LpPool(2, 2, stride=0), ValueError, r"nn.LpPool: stride must be >= 1"),
+    (lambda: nn.WeightedPool(3, padding=2), ValueError, r"nn.WeightedPool: padding must be at most half"),
+    (lambda: nn.AdaptiveAvgPool(0), ValueError, r"nn.AdaptiveAvgPool: output_size cannot be produced"),
+    (lambda: nn.AdaptiveMaxPool((2, 2.5)), TypeError, r"nn.AdaptiveMaxPool: output_size\[1\] must be an integer"),
+    (lambda: nn.AdaptiveMaxPool((2, 2), ndim=3), ValueError, r"nn.AdaptiveMaxPool: the per-dim options must agree"),
+    (lambda: nn.Upsample(0), ValueError, r"nn.Upsample: factor must be >= 1"),
+    (lambda: nn.GlobalAvgPool(ndim=4), ValueError, r"nn.GlobalAvgPool: ndim must be 1, 2 or 3; got ndim=4"),
+    (lambda: nn.Conv(1, 2, 3, padding_mode="mirror"), ValueError, r"nn.Conv: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular'; got 'mirror'"),
+    (lambda: nn.Conv(1, 2, 3, method=3), TypeError, r"nn.Conv: method must be an algorithm name or a mapping"),
+    (lambda: nn.Conv(1, 2, 3, precision="high"), TypeError, r"nn.Conv: precision must be None or a jax.lax.Precision"),
+    (lambda: nn.Conv(1, 2, (3, 3), ndim=3), ValueError, r"nn.Conv: the per-dim options must agree .*ndim=3, kernel=\(3, 3\)"),
+    (lambda: nn.Conv(1, 2, 3, padding="half"), ValueError, r"nn.Conv: padding must be"),
+    (lambda: nn.Conv(1, 2, 3, w_init="glorot"), TypeError, r"nn.Conv: w_init must be an initialiser"),
+    (lambda: nn.Conv(1, 2, 3, dtype=jnp.int32), TypeError, r"nn.Conv: dtype must be floating point"),
+    (lambda: nn.ConvTranspose(2, 2, 3, stride=2, output_padding=2), ValueError, r"nn.ConvTranspose: output_padding must be smaller than stride or dilation"),
+    (lambda: nn.ConvTranspose(3, 2, 3, groups=2), ValueError, r"nn.ConvTranspose: groups must divide the input channels"),
+    (lambda: nn.ConvTranspose(2, 2, 3, bias=1), TypeError, r"nn.ConvTranspose: bias must be a bool"),
+    (lambda: nn.Dense(2, 3, bias=None), TypeError, r"nn.Dense: bias must be a bool"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(BAD_LAYERS)))
+def test_layers_validate_every_option_at_construction(i):
+    make, exc, match = BAD_LAYERS[i]
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_layer_and_op_raise_the_same_error_type():
+    x = jnp.zeros((1, 1, 4, 4))
+    for make_layer, call_op in [(lambda: nn.MaxPool(2.5), lambda: jaxconv.max_pool(x, 2.5)),
+                                (lambda: nn.AvgPool(2, stride=0), lambda: jaxconv.avg_pool(x, 2, stride=0)),
+                                (lambda: nn.Upsample("2"), lambda: jaxconv.upsample(x, "2"))]:
+        with pytest.raises((TypeError, ValueError)) as layer_err:
+            make_layer()
+        with pytest.raises((TypeError, ValueError)) as op_err:
+            call_op()
+        assert layer_err.type is op_err.type
+        # The same argument is named, with the same received value.
+        layer_msg, op_msg = (str(e.value).split(": ", 1)[1] for e in (layer_err, op_err))
+        assert layer_msg.split(" must ")[0] == op_msg.split(" must ")[0]
+        assert layer_msg.split("; got ")[1] == op_msg.split("; got ")[1]
+
+
+def test_int_options_broadcast_and_rank_comes_from_tuples_or_ndim():
+    assert nn.Conv(1, 2, 3).param_shapes["w"] == (2, 1, 3, 3)  # every option an int: 2-d
+    assert nn.Conv(1, 2, 3, ndim=1).param_shapes["w"] == (2, 1, 3)
+    assert nn.Conv(1, 2, 3, ndim=3).param_shapes["w"] == (2, 1, 3, 3, 3)
+    assert nn.Conv(1, 2, 3, stride=(1, 2, 1)).param_shapes["w"] == (2, 1, 3, 3, 3)
+    assert nn.ConvTranspose(1, 2, (2,)).param_shapes["w"] == (1, 2, 2)
+    conv = nn.Conv(1, 2, (3, 1), stride=2, padding=[1, 0])
+    assert (conv.stride, conv.padding, conv.ndim) == ((2, 2), ((1, 1), (0, 0)), 2)
+    hash(conv)  # lists were normalised to tuples
+    # A parameter-free layer given only ints applies to any rank ...
+    for shape in [(1, 2, 8), (1, 2, 8, 8), (1, 2, 4, 4, 4)]:
+        x = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
+        np.testing.assert_array_equal(nn.MaxPool(2).apply({}, x), jaxconv.max_pool(x, 2))
+    # ... and one whose rank is fixed says so when the input does not match.
+    with pytest.raises(ValueError, match=r"nn.MaxPool.apply: x must have 2 spatial dims"):
+        nn.MaxPool((2, 2)).apply({}, jnp.zeros((1, 2, 8)))
+    with pytest.raises(ValueError, match=r"nn.Upsample.apply: x must have 1 spatial dims"):
+        nn.Upsample(2, ndim=1).apply({}, jnp.zeros((1, 2, 8, 8)))
+
+
+# --------------------------------------------------------------------------
+# The toolbox layers against their ops
+# --------------------------------------------------------------------------
+
+
+def test_conv_transpose_layer_matches_op():
+    layer = nn.ConvTranspose(4, 6, (3, 2), stride=2, padding=1, output_padding=1, groups=2)
+    p = layer.init(KEY)
+    assert jax.tree.map(jnp.shape, p) == {"w": (4, 3, 3, 2), "b": (6,)}
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 5, 4))
+    want = jaxconv.conv_transpose(x, p["w"], p["b"], stride=2, padding=1, output_padding=1,
+                                  groups=2)
+    np.testing.assert_allclose(layer.apply(p, x), want, rtol=1e-6)
+    assert want.shape == (2, 6, 10, 7)  # (D-1)*2 - 2 + k + 1
+
+
+def test_pool_and_resampling_layers_match_ops():
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 6, 7))
+    cases = [
+        (nn.LpPool(2, 2), jaxconv.lp_pool(x, 2.0, 2)),
+        (nn.AdaptiveAvgPool((2, 3)), jaxconv.adaptive_avg_pool(x, (2, 3))),
+        (nn.AdaptiveMaxPool((None, 2)), jaxconv.adaptive_max_pool(x, (6, 2))),
+        (nn.GlobalAvgPool(), jnp.mean(x, axis=(2, 3))),
+        (nn.GlobalMaxPool(), jnp.max(x, axis=(2, 3))),
+        (nn.Upsample((2, 1)), jnp.repeat(x, 2, axis=2)),
+    ]
+    for layer, want in cases:
+        assert not layer.has_params and layer.init(KEY) == {}
+        np.testing.assert_allclose(layer.apply({}, x), want, rtol=1e-5, atol=1e-6,
+                                   err_msg=repr(layer))
+    # WeightedPool's window starts uniform: average pooling with padding counted.
+    wp = nn.WeightedPool(3, stride=1, padding=1)
+    p = wp.init(KEY)
+    assert wp.has_params and p["w"].shape == (3, 3)
+    np.testing.assert_allclose(wp.apply(p, x), jaxconv.avg_pool(x, 3, stride=1, padding=1),
+                               rtol=1e-5, atol=1e-6)
+    g = jax.grad(lambda q: jnp.sum(wp.apply(q, x) * x))(p)
+    assert g["w"].shape == (3, 3) and np.isfinite(np.asarray(g["w"])).all()
+
+
+def test_conv_passes_non_default_options_to_the_op(monkeypatch):
+    """padding_mode / method / precision reach jaxconv.conv only when not the default
+    (so the op's own defaults apply otherwise)."""
+    calls = []
+
+    def record(x, w, b=None, **kwargs):
+        calls.append(kwargs)
+        return x
+
+    from jaxconv.nn import conv as conv_module
+    monkeypatch.setattr(conv_module, "_conv", record)
+    monkeypatch.setattr(conv_module, "_conv_transpose", record)
+    x = jnp.zeros((1, 1, 5, 5))
+    for layer in (nn.Conv(1, 1, 3), nn.ConvTranspose(1, 1, 3)):
+        layer.apply(layer.init(KEY), x)
+    assert [sorted(set(c) - {"stride", "padding", "dilation", "groups", "output_padding"})
+            for c in calls] == [[], []]
+    calls.clear()
+    hi = jax.lax.Precision.HIGHEST
+    layer = nn.Conv(1, 1, 3, padding_mode="circular", method={"forward": "xla"}, precision=hi)
+    layer.apply(layer.init(KEY), x)
+    nn.ConvTranspose(1, 1, 3, method="xla").apply(layer.init(KEY), x)
+    assert calls[0]["padding_mode"] == "circular" and calls[0]["precision"] is hi
+    assert calls[0]["method"] == {"forward": "xla"}
+    assert calls[1]["method"] == "xla" and "precision" not in calls[1]
+    hash(layer)  # a mapping method is stored hashably
+
+
+def test_unet_trains():
+    """A small U-Net (conv, pool, transposed conv, skip concatenation) lowers the loss
+    of a synthetic segmentation task (mask = where a smoothed image is positive)."""
+    import optax
+
+    enc = nn.sequential(nn.Conv(1, 4, 3, padding=1), nn.ReLU())
+    down = nn.sequential(nn.MaxPool(2), nn.Conv(4, 8, 3, padding=1), nn.ReLU())
+    up = nn.ConvTranspose(8, 4, 2, stride=2)
+    head = nn.Conv(8, 1, 1)
+    parts = {"enc": enc, "down": down, "up": up, "head": head}
+
+    def unet(params, x):
+        e = enc.apply(params["enc"], x)
+        u = up.apply(params["up"], down.apply(params["down"], e))
+        return head.apply(params["head"], jnp.concatenate([e, u], axis=1))
+
+    k1, k2 = jax.random.split(jax.random.PRNGKey(3))
+    x = jax.random.normal(k1, (8, 1, 16, 16))
+    smooth = jaxconv.avg_pool(x, 3, stride=1, padding=1)
+    y = (smooth > 0).astype(jnp.float32)
+    params = {name: part.init(jax.random.fold_in(k2, i)) for i, (name, part) in enumerate(parts.items())}
+    opt = optax.sgd(0.5)
+    state = opt.init(params)
+
+    def loss_fn(p):
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(unet(p, x), y))
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        updates, s = opt.update(g, s)
+        return optax.apply_updates(p, updates), s, loss
+
+    losses = []
+    for _ in range(15):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    assert unet(params, x).shape == (8, 1, 16, 16)
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0], losses
