@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +25,7 @@ import numpy as np
 from . import geometry as _geo
 from .geometry import ConvGeometry, Pair, PoolGeometry
 
-# The static tables pools read are size arithmetic on a geometry; ops that
-# reach them through ``_args`` get the one definition in geometry.py.
+# Static tables of a pool geometry, defined in geometry.py (re-exported for pool.py).
 from .geometry import adaptive_bounds as adaptive_bounds
 from .geometry import pool_divisor as pool_divisor
 from .geometry import pool_padding_taps as pool_padding_taps
@@ -34,8 +33,6 @@ from .geometry import pool_padding_taps as pool_padding_taps
 PADDING_STRINGS = ("valid", "same", "full")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-#: A per-dim option before normalisation: an int or one value per spatial dim.
-IntOption = int | Sequence[int]
 #: A padding option: an int, one int or ``(lo, hi)`` pair per dim, or a string.
 PaddingOption = int | str | Sequence[int | Sequence[int]]
 
@@ -58,9 +55,8 @@ def _is_real(v: object) -> bool:
 
 def _as_int(fn: str, name: str, v: Any) -> int:
     if not is_int(v):
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an integer; got {v!r} of type {type(v).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: {name} must be an integer; got {v!r} of type "
+                        f"{type(v).__name__}")
     return operator.index(v)
 
 
@@ -76,9 +72,8 @@ def positive_int(fn: str, name: str, v: Any) -> int:
 
 def check_bool(fn: str, name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be a bool; got {value!r} of type {type(value).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: {name} must be a bool; got {value!r} of type "
+                        f"{type(value).__name__}")
     return bool(value)
 
 
@@ -94,21 +89,9 @@ def _dims(ndim: int | None) -> str:
 
 
 def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
-    """Normalises an int-or-sequence argument to one int per spatial dim.
-
-    Args:
-      fn: public function name, for the error message.
-      name: argument name, for the error message.
-      value: an int (broadcast to every dim) or a sequence of ``ndim`` ints.
-      ndim: number of spatial dims.
-      minimum: smallest allowed value.
-
-    Returns:
-      A tuple of ``ndim`` Python ints.
-    """
-    out = int_option(fn, name, value, ndim, minimum=minimum)
-    assert isinstance(out, tuple)  # ndim is given
-    return out
+    """An int (broadcast to every dim) or a sequence of ``ndim`` ints, each >= ``minimum``,
+    as a tuple of ``ndim`` Python ints (``fn`` and ``name`` are for the error message)."""
+    return cast(tuple[int, ...], int_option(fn, name, value, ndim, minimum=minimum))
 
 
 def int_option(
@@ -122,22 +105,16 @@ def int_option(
         values: tuple[int, ...] = (operator.index(value),) * (1 if ndim is None else ndim)
     elif isinstance(value, (tuple, list)):
         if ndim is not None and len(value) != ndim:
-            raise ValueError(
-                f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints "
-                f"(one per spatial dim); got {value!r} of length {len(value)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints "
+                             f"(one per spatial dim); got {value!r} of length {len(value)}")
         values = tuple(_as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
     else:
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an int or a sequence of {_dims(ndim)}; "
-            f"got {value!r} of type {type(value).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: {name} must be an int or a sequence of {_dims(ndim)}; got "
+                        f"{value!r} of type {type(value).__name__}")
     for i, v in enumerate(values):
         if v < minimum:
-            raise ValueError(
-                f"jaxconv.{fn}: {name} must be >= {minimum} in every dim; "
-                f"got {name}={value!r} (dim {i} is {v})"
-            )
+            raise ValueError(f"jaxconv.{fn}: {name} must be >= {minimum} in every dim; got "
+                             f"{name}={value!r} (dim {i} is {v})")
     return values[0] if ndim is None and is_int(value) else values
 
 
@@ -163,19 +140,16 @@ def padding_pairs(
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in allow_strings:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, "
-                f"or one of {', '.join(repr(s) for s in allow_strings)}; got {padding!r}"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, "
+                             f"hi) pairs, or one of {', '.join(repr(s) for s in allow_strings)}; "
+                             f"got {padding!r}")
         return mode
     if is_int(padding):
         pairs: tuple[Pair, ...] = ((operator.index(padding),) * 2,) * (ndim or 1)
     elif isinstance(padding, (tuple, list)):
         if ndim is not None and len(padding) != ndim:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must give one entry per spatial dim ({ndim}); "
-                f"got {padding!r} of length {len(padding)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding must give one entry per spatial dim ({ndim}); "
+                             f"got {padding!r} of length {len(padding)}")
         out = []
         for i, p in enumerate(padding):
             if is_int(p):
@@ -185,21 +159,16 @@ def padding_pairs(
                     (_as_int(fn, f"padding[{i}][0]", p[0]), _as_int(fn, f"padding[{i}][1]", p[1]))
                 )
             else:
-                raise TypeError(
-                    f"jaxconv.{fn}: padding[{i}] must be an int or a (lo, hi) pair of ints; got {p!r}"
-                )
+                raise TypeError(f"jaxconv.{fn}: padding[{i}] must be an int or a (lo, hi) pair of "
+                                f"ints; got {p!r}")
         pairs = tuple(out)
     else:
-        raise TypeError(
-            f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, or a "
-            f"string; got {padding!r} of type {type(padding).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) "
+                        f"pairs, or a string; got {padding!r} of type {type(padding).__name__}")
     for i, (lo, hi) in enumerate(pairs):
         if lo < 0 or hi < 0:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must be non-negative; got padding={padding!r} "
-                f"(dim {i} is ({lo}, {hi}))"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding must be non-negative; got padding={padding!r} "
+                             f"(dim {i} is ({lo}, {hi}))")
     if ndim is None and is_int(padding):
         return operator.index(padding)
     return tuple((int(lo), int(hi)) for lo, hi in pairs)
@@ -234,8 +203,8 @@ def spatial_rank(fn: str, ndim: Any, **options: Any) -> int | None:
         value = _from_numpy(value)
         if isinstance(value, (tuple, list)):
             if not 1 <= len(value) <= 3:
-                raise ValueError(f"jaxconv.{fn}: {name} must be an int or a sequence of 1-3 "
-                                 f"ints (one per spatial dim); got {value!r}")
+                raise ValueError(f"jaxconv.{fn}: {name} must be an int or a sequence of 1-3 ints "
+                                 f"(one per spatial dim); got {value!r}")
             known[name] = len(value)
     if len(set(known.values())) > 1:
         got = ", ".join(f"{k}={options.get(k, ndim)!r}" for k in known)
@@ -256,19 +225,16 @@ def as_array(fn: str, name: str, a: Any) -> jax.Array:
     try:
         arr = jnp.asarray(a)
     except TypeError as e:
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an array; got {type(a).__name__} ({e})"
-        ) from None
+        raise TypeError(f"jaxconv.{fn}: {name} must be an array; got {type(a).__name__} "
+                        f"({e})") from None
     return arr
 
 
 def check_key(fn: str, key: Any) -> None:
     """``key`` must be a JAX PRNG key (a ``jax.Array``)."""
     if not isinstance(key, jax.Array):
-        raise TypeError(
-            f"jaxconv.{fn}: key must be a jax PRNG key (jax.random.key(0) or "
-            f"jax.random.PRNGKey(0)); got {type(key).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: key must be a jax PRNG key (jax.random.key(0) or "
+                        f"jax.random.PRNGKey(0)); got {type(key).__name__}")
 
 
 def check_floating(fn: str, **arrays: Any) -> None:
@@ -278,9 +244,8 @@ def check_floating(fn: str, **arrays: Any) -> None:
         if a is None:
             continue
         if not jnp.issubdtype(a.dtype, jnp.floating):
-            raise TypeError(
-                f"jaxconv.{fn}: {name} must have a floating-point dtype; got {name}.dtype={a.dtype}"
-            )
+            raise TypeError(f"jaxconv.{fn}: {name} must have a floating-point dtype; got "
+                            f"{name}.dtype={a.dtype}")
         dtypes[name] = a.dtype
     if len(set(dtypes.values())) > 1:
         got = ", ".join(f"{k}.dtype={v}" for k, v in dtypes.items())
@@ -290,15 +255,11 @@ def check_floating(fn: str, **arrays: Any) -> None:
 def check_batched(fn: str, name: str, shape: tuple[int, ...], what: str = "(N, C, *spatial)") -> int:
     """Checks a ``(N, C, *spatial)`` shape with 1-3 spatial dims; returns ``len(spatial)``."""
     if len(shape) not in (3, 4, 5):
-        raise ValueError(
-            f"jaxconv.{fn}: {name} must be {what} with 1, 2 or 3 spatial dims "
-            f"(rank 3, 4 or 5); got {name}.shape={tuple(shape)} (rank {len(shape)})"
-        )
+        raise ValueError(f"jaxconv.{fn}: {name} must be {what} with 1, 2 or 3 spatial dims (rank "
+                         f"3, 4 or 5); got {name}.shape={tuple(shape)} (rank {len(shape)})")
     if any(d < 1 for d in shape[1:]):
-        raise ValueError(
-            f"jaxconv.{fn}: {name} must have non-empty channel and spatial dims; "
-            f"got {name}.shape={tuple(shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: {name} must have non-empty channel and spatial dims; got "
+                         f"{name}.shape={tuple(shape)}")
     return len(shape) - 2
 
 
@@ -320,15 +281,15 @@ def conv_method(fn: str, method: Any) -> str | tuple[tuple[str, str], ...]:
         isinstance(k, str) and isinstance(v, str) for k, v in method.items()
     ):
         return tuple(sorted(method.items()))
-    raise TypeError(f"jaxconv.{fn}: method must be an algorithm name or a mapping from map "
-                    f"name to algorithm name; got {method!r}")
+    raise TypeError(f"jaxconv.{fn}: method must be an algorithm name or a mapping from map name to "
+                    f"algorithm name; got {method!r}")
 
 
 def precision_arg(fn: str, precision: Any) -> jax.lax.Precision | None:
     """``precision``: None (JAX's default) or a ``jax.lax.Precision``."""
     if precision is not None and not isinstance(precision, jax.lax.Precision):
-        raise TypeError(f"jaxconv.{fn}: precision must be None or a jax.lax.Precision; "
-                        f"got {precision!r}")
+        raise TypeError(f"jaxconv.{fn}: precision must be None or a jax.lax.Precision; got "
+                        f"{precision!r}")
     return precision
 
 
@@ -354,19 +315,16 @@ def check_groups(fn: str, groups: Any, c_in: int, c_out: int, context: str) -> i
 
 def _check_bias(fn: str, b_shape: Sequence[int] | None, c_out: int) -> None:
     if b_shape is not None and tuple(b_shape) != (c_out,):
-        raise ValueError(
-            f"jaxconv.{fn}: b must have shape (C_out,) = ({c_out},); got b.shape={tuple(b_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: b must have shape (C_out,) = ({c_out},); got "
+                         f"b.shape={tuple(b_shape)}")
 
 
 def _check_kernel(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], layout: str) -> int:
     nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
     if len(w_shape) != nd + 2:
-        raise ValueError(
-            f"jaxconv.{fn}: w must be {layout} with {nd} kernel dims to "
-            f"match x; got w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
-            f"x.shape={tuple(x_shape)} (rank {len(x_shape)})"
-        )
+        raise ValueError(f"jaxconv.{fn}: w must be {layout} with {nd} kernel dims to match x; got "
+                         f"w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
+                         f"x.shape={tuple(x_shape)} (rank {len(x_shape)})")
     if any(d < 1 for d in w_shape):
         raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
     return nd
@@ -393,26 +351,23 @@ def conv_geometry(
     c_in, c_out = x_shape[1], w_shape[0]
     groups = check_groups(fn, groups, c_in, c_out, shapes)
     if w_shape[1] != c_in // groups:
-        raise ValueError(
-            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
-            f"(C_in // groups = {w_shape[1]}, groups = {groups}); {shapes}"
-        )
+        raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
+                         f"(C_in // groups = {w_shape[1]}, groups = {groups}); {shapes}")
     _check_bias(fn, b_shape, c_out)
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
     D, k = tuple(x_shape[2:]), tuple(w_shape[2:])
     k_eff = tuple(map(_geo.k_eff, k, dilation))
-    pads = resolve_padding(padding_pairs(fn, padding, nd), D, k_eff, stride)  # type: ignore[arg-type]
+    mode = padding_pairs(fn, padding, nd)  # not an int: nd is given
+    pads = resolve_padding(mode, D, k_eff, stride)  # type: ignore[arg-type]
     out = tuple(
         _geo.window_output_size(n, ke, s, lo, hi)
         for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads)
     )
     if any(o < 1 for o in out):
-        raise ValueError(
-            f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
-            f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
-            f"(dilated {k_eff}), input {D}, padding {pads}; {shapes}"
-        )
+        raise ValueError(f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
+                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
+                         f"(dilated {k_eff}), input {D}, padding {pads}; {shapes}")
     return ConvGeometry(D, k, out, stride, pads, dilation, groups)
 
 
@@ -421,11 +376,9 @@ def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple
     """PyTorch's rule: ``output_padding < max(stride, dilation)`` in every dim."""
     for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
         if op >= max(s, d):
-            raise ValueError(
-                f"jaxconv.{fn}: output_padding must be smaller than stride or dilation in every "
-                f"dim; got output_padding={output_padding}, stride={stride}, dilation={dilation} "
-                f"(dim {i})"
-            )
+            raise ValueError(f"jaxconv.{fn}: output_padding must be smaller than stride or "
+                             f"dilation in every dim; got output_padding={output_padding}, "
+                             f"stride={stride}, dilation={dilation} (dim {i})")
 
 
 def conv_transpose_geometry(
@@ -452,10 +405,8 @@ def conv_transpose_geometry(
     shapes = f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
     c_in = x_shape[1]
     if w_shape[0] != c_in:
-        raise ValueError(
-            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[0]} "
-            f"(w is (C_in, C_out // groups, *k)); {shapes}"
-        )
+        raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[0]} (w is "
+                         f"(C_in, C_out // groups, *k)); {shapes}")
     # C_out = w_shape[1] * groups is a multiple of groups whatever groups is.
     groups = check_groups(fn, groups, c_in, 0, shapes)
     c_out = w_shape[1] * groups
@@ -470,10 +421,8 @@ def conv_transpose_geometry(
     if mode == "same":
         # The adjoint of a "same" conv whose input was O * stride long.
         if any(output_padding):
-            raise ValueError(
-                f"jaxconv.{fn}: padding='same' fixes the output size at D * stride, so "
-                f"output_padding must be 0; got output_padding={output_padding}"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding='same' fixes the output size at D * stride, "
+                             f"so output_padding must be 0; got output_padding={output_padding}")
         D = tuple(o * s for o, s in zip(O, stride))
         pads = resolve_padding(mode, D, k_eff, stride)
     else:
@@ -483,11 +432,9 @@ def conv_transpose_geometry(
             for o, ke, s, (lo, hi), op in zip(O, k_eff, stride, pads, output_padding)
         )
     if any(n < 1 for n in D):
-        raise ValueError(
-            f"jaxconv.{fn}: the padding removes the whole output: expected "
-            f"(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in every dim; "
-            f"got output size {D} from {shapes}, padding={pads}"
-        )
+        raise ValueError(f"jaxconv.{fn}: the padding removes the whole output: expected "
+                         "(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in "
+                         f"every dim; got output size {D} from {shapes}, padding={pads}")
     return ConvGeometry(D, k, O, stride, pads, dilation, groups)
 
 
@@ -526,11 +473,9 @@ def pool_options(
         pairs = ((pads, pads),) if isinstance(pads, int) else pads
         for i, ((lo, hi), k) in enumerate(zip(pairs, wins)):
             if lo > k // 2 or hi > k // 2:
-                raise ValueError(
-                    f"jaxconv.{fn}: padding must be at most half the window on each side "
-                    f"(padding <= window // 2, as in PyTorch); got padding={padding!r} and "
-                    f"window={window} (dim {i})"
-                )
+                raise ValueError(f"jaxconv.{fn}: padding must be at most half the window on each "
+                                 "side (padding <= window // 2, as in PyTorch); got "
+                                 f"padding={padding!r} and window={window} (dim {i})")
     return window, stride, pads, dilation, ceil_mode
 
 
@@ -561,11 +506,10 @@ def pool_geometry(
     out, extra = [], []
     for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads):
         if n + lo + hi < ke:
-            raise ValueError(
-                f"jaxconv.{fn}: the (dilated) window is larger than the padded input: expected "
-                f"dilation*(window-1)+1 <= D+lo+hi in every dim; got window {window} (dilated "
-                f"{k_eff}), padding {pads}, x.shape={tuple(x_shape)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: the (dilated) window is larger than the padded input: "
+                             "expected dilation*(window-1)+1 <= D+lo+hi in every dim; got window "
+                             f"{window} (dilated {k_eff}), padding {pads}, "
+                             f"x.shape={tuple(x_shape)}")
         o, e = _geo.pool_output_size(n, ke, s, lo, hi, ceil_mode)
         out.append(o)
         extra.append(e)
@@ -575,9 +519,8 @@ def pool_geometry(
 def pool_norm(fn: str, p: Any) -> float:
     """The ``p`` of an Lp pool: a finite real number > 0."""
     if not _is_real(p):
-        raise TypeError(
-            f"jaxconv.{fn}: p must be a real number > 0; got {p!r} of type {type(p).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: p must be a real number > 0; got {p!r} of type "
+                        f"{type(p).__name__}")
     p = float(p)
     if not (np.isfinite(p) and p > 0):
         raise ValueError(f"jaxconv.{fn}: p must be a finite number > 0; got p={p!r}")
@@ -600,10 +543,9 @@ def output_size_option(fn: str, output_size: Any, ndim: int | None) -> Any:
     output_size = _from_numpy(output_size)
     if isinstance(output_size, (tuple, list)):
         if ndim is not None and len(output_size) != ndim:
-            raise ValueError(
-                f"jaxconv.{fn}: output_size must be an int or a sequence of {ndim} ints or None "
-                f"(one per spatial dim); got {output_size!r} of length {len(output_size)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: output_size must be an int or a sequence of {ndim} "
+                             f"ints or None (one per spatial dim); got {output_size!r} of length "
+                             f"{len(output_size)}")
         out: Any = tuple(
             None if v is None else _as_int(fn, f"output_size[{i}]", v)
             for i, v in enumerate(output_size)
@@ -611,15 +553,11 @@ def output_size_option(fn: str, output_size: Any, ndim: int | None) -> Any:
     elif is_int(output_size):
         out = operator.index(output_size)
     else:
-        raise TypeError(
-            f"jaxconv.{fn}: output_size must be an int or a sequence of {_dims(ndim)} or None; "
-            f"got {output_size!r} of type {type(output_size).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: output_size must be an int or a sequence of {_dims(ndim)} "
+                        f"or None; got {output_size!r} of type {type(output_size).__name__}")
     if any(o is not None and o < 1 for o in (out if isinstance(out, tuple) else (out,))):
-        raise ValueError(
-            f"jaxconv.{fn}: output_size cannot be produced: every output size must be >= 1; "
-            f"got output_size={output_size!r}"
-        )
+        raise ValueError(f"jaxconv.{fn}: output_size cannot be produced: every output size must be "
+                         f">= 1; got output_size={output_size!r}")
     return out
 
 
@@ -639,28 +577,20 @@ def unpool_output_size(
     or just ``spatial``, as in PyTorch); checks ``indices`` has ``x``'s shape."""
     nd = check_batched(fn, "x", x_shape)
     if tuple(indices_shape) != tuple(x_shape):
-        raise ValueError(
-            f"jaxconv.{fn}: indices must have the shape of x (the two outputs of "
-            f"max_pool(..., return_indices=True)); got indices.shape={tuple(indices_shape)}, "
-            f"x.shape={tuple(x_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: indices must have the shape of x (the two outputs of "
+                         "max_pool(..., return_indices=True)); got "
+                         f"indices.shape={tuple(indices_shape)}, x.shape={tuple(x_shape)}")
     output_size = _from_numpy(output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 2):
-        raise TypeError(
-            f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or the full "
-            f"shape (N, C, *spatial)); got {output_size!r}"
-        )
+        raise TypeError(f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or "
+                        f"the full shape (N, C, *spatial)); got {output_size!r}")
     sizes = tuple(_as_int(fn, f"output_size[{i}]", v) for i, v in enumerate(output_size))
     if len(sizes) == nd + 2:
         if sizes[:2] != tuple(x_shape[:2]):
-            raise ValueError(
-                f"jaxconv.{fn}: output_size (N, C) must match x's; got output_size={sizes}, "
-                f"x.shape={tuple(x_shape)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: output_size (N, C) must match x's; got "
+                             f"output_size={sizes}, x.shape={tuple(x_shape)}")
         sizes = sizes[2:]
     if any(s < 1 for s in sizes):
-        raise ValueError(
-            f"jaxconv.{fn}: output_size cannot be produced: spatial sizes must be >= 1; "
-            f"got output_size={tuple(output_size)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: output_size cannot be produced: spatial sizes must be >= "
+                         f"1; got output_size={tuple(output_size)}")
     return sizes
