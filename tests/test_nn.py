@@ -219,7 +219,7 @@ def test_lenet_parameter_counts_and_shapes(variant, count, shapes):
     assert nn.count_params(p) == count
     assert jax.tree.map(jnp.shape, p) == shapes
     assert lenet.infer_variant(p) == variant
-    logits = lenet.apply(p, jnp.zeros((3, 1, 28, 28)))
+    logits = jax.jit(lenet.apply)(p, jnp.zeros((3, 1, 28, 28)))
     assert logits.shape == (3, 10) and logits.dtype == jnp.float32
 
 
@@ -334,28 +334,42 @@ def test_conv_transpose_layer_matches_op():
     assert want.shape == (2, 6, 10, 7)  # (D-1)*2 - 2 + k + 1
 
 
-def test_pool_and_resampling_layers_match_ops():
-    x = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 6, 7))
-    cases = [
-        (nn.LpPool(2, 2), jaxconv.lp_pool(x, 2.0, 2)),
-        (nn.AdaptiveAvgPool((2, 3)), jaxconv.adaptive_avg_pool(x, (2, 3))),
-        (nn.AdaptiveMaxPool((None, 2)), jaxconv.adaptive_max_pool(x, (6, 2))),
-        (nn.GlobalAvgPool(), jnp.mean(x, axis=(2, 3))),
-        (nn.GlobalMaxPool(), jnp.max(x, axis=(2, 3))),
-        (nn.Upsample((2, 1)), jnp.repeat(x, 2, axis=2)),
-    ]
-    for layer, want in cases:
-        assert not layer.has_params and layer.init(KEY) == {}
-        np.testing.assert_allclose(layer.apply({}, x), want, rtol=1e-5, atol=1e-6,
-                                   err_msg=repr(layer))
-    # WeightedPool's window starts uniform: average pooling with padding counted.
+def test_pool_and_resampling_layers():
+    """Each layer against a plain-numpy statement of what it computes (one jit for all)."""
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 6, 6))
     wp = nn.WeightedPool(3, stride=1, padding=1)
+    layers = {"lp": nn.LpPool(2, 2), "aavg": nn.AdaptiveAvgPool((2, 3)),
+              "amax": nn.AdaptiveMaxPool((None, 2)), "gavg": nn.GlobalAvgPool(),
+              "gmax": nn.GlobalMaxPool(), "up": nn.Upsample((2, 1))}
     p = wp.init(KEY)
     assert wp.has_params and p["w"].shape == (3, 3)
-    np.testing.assert_allclose(wp.apply(p, x), jaxconv.avg_pool(x, 3, stride=1, padding=1),
-                               rtol=1e-5, atol=1e-6)
-    g = jax.grad(lambda q: jnp.sum(wp.apply(q, x) * x))(p)
-    assert g["w"].shape == (3, 3) and np.isfinite(np.asarray(g["w"])).all()
+
+    @jax.jit
+    def run(x, p):
+        out = {k: layer.apply({}, x) for k, layer in layers.items()}
+        out["wp"] = wp.apply(p, x)
+        out["wp_grad"] = jax.grad(lambda q: jnp.sum(wp.apply(q, x) * x))(p)["w"]
+        return out
+
+    got = run(x, p)
+    xn = np.asarray(x, np.float64)
+    blocks = lambda a, bh, bw: a.reshape(2, 3, a.shape[2] // bh, bh, a.shape[3] // bw, bw)
+    padded = np.pad(xn, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = {
+        "lp": np.sqrt((blocks(xn, 2, 2) ** 2).sum((3, 5))),
+        "aavg": blocks(xn, 3, 2).mean((3, 5)),
+        "amax": blocks(xn, 1, 3).max((3, 5)),
+        "gavg": xn.mean((2, 3)),
+        "gmax": xn.max((2, 3)),
+        "up": np.repeat(xn, 2, axis=2),
+        # A uniform window is average pooling with the zero padding counted.
+        "wp": sum(padded[:, :, i:i + 6, j:j + 6] for i in range(3) for j in range(3)) / 9,
+    }
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=1e-5, err_msg=k)
+    assert got["wp_grad"].shape == (3, 3) and np.isfinite(np.asarray(got["wp_grad"])).all()
+    for layer in layers.values():
+        assert not layer.has_params and layer.init(KEY) == {}
 
 
 def test_conv_passes_non_default_options_to_the_op(monkeypatch):

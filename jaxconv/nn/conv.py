@@ -23,52 +23,72 @@ from . import initializers as _inits
 from .base import Params, WeightBias, check_params, frozen_tuple
 
 
-def _kernel_and_options(layer: Any, fn: str, **per_dim: tuple[Any, int]) -> int:
-    """Validates and normalises ``kernel`` and the per-dim options of a conv layer
-    (stored back as tuples); returns the number of spatial dims.
+@dataclasses.dataclass(frozen=True)
+class _ConvLayer(WeightBias):
+    """The fields, validation and parameters :class:`Conv` and :class:`ConvTranspose` share."""
 
-    The rank is ``len(kernel)`` (or of any other per-dim sequence), else ``ndim``,
-    else 2 (an int kernel is square).
-    """
-    options = {"kernel": layer.kernel, **{k: v for k, (v, _) in per_dim.items()}}
-    nd = _args.spatial_rank(fn, layer.ndim, **options) or 2
-    if isinstance(layer.kernel, str) or not (_args.is_int(layer.kernel)
-                                             or isinstance(layer.kernel, (tuple, list))):
-        raise TypeError(f"jaxconv.{fn}: kernel must be an int or a tuple of 1-3 ints; "
-                        f"got {layer.kernel!r}")
-    values: dict[str, Any] = {"ndim": nd}
-    values["kernel"] = _args.int_tuple(fn, "kernel", layer.kernel, nd, minimum=1)
-    for name, (value, minimum) in per_dim.items():
-        values[name] = _args.int_tuple(fn, name, value, nd, minimum=minimum)
-    pads = _args.padding_pairs(fn, layer.padding, nd)
-    values["padding"] = pads
-    values["groups"] = _args.check_groups(
-        fn, layer.groups, layer.in_features, layer.out_features,
-        f"in_features={layer.in_features}, out_features={layer.out_features}")
-    values["method"] = _args.conv_method(fn, layer.method)
-    values["precision"] = _args.precision_arg(fn, layer.precision)
-    for name, v in values.items():
-        object.__setattr__(layer, name, frozen_tuple(v))
-    return nd
+    in_features: int
+    out_features: int
+    kernel: int | tuple[int, ...]
+    _: dataclasses.KW_ONLY
+    ndim: int | None = None
+    stride: int | tuple[int, ...] = 1
+    padding: _args.PaddingOption = 0
+    dilation: int | tuple[int, ...] = 1
+    groups: int = 1
+    method: str | Mapping[str, str] = "auto"
+    precision: jax.lax.Precision | None = None
+    bias: bool = True
+    w_init: Callable[..., jax.Array] = _inits.glorot_uniform
+    b_init: Callable[..., jax.Array] = _inits.zeros
+    dtype: DTypeLike = "float32"
 
+    #: Options passed to the op only when they differ from these defaults.
+    _OP_DEFAULTS = {"method": "auto", "precision": None}
 
-def _tuple(kernel: int | tuple[int, ...]) -> tuple[int, ...]:
-    """The kernel after ``__post_init__`` (always a tuple by then)."""
-    return cast(tuple[int, ...], kernel)
+    def _validate(self, fn: str, **per_dim: tuple[Any, int]) -> None:
+        """Validates every option and stores the normalised values.
 
+        The number of spatial dims is ``len(kernel)`` (or of any other per-dim
+        sequence), else ``ndim``, else 2 (an int kernel is square).
+        """
+        _args.positive_int(fn, "in_features", self.in_features)
+        _args.positive_int(fn, "out_features", self.out_features)
+        options = {"kernel": self.kernel, "stride": self.stride, "padding": self.padding,
+                   "dilation": self.dilation, **{k: v for k, (v, _) in per_dim.items()}}
+        nd = _args.spatial_rank(fn, self.ndim, **options) or 2
+        if not (_args.is_int(self.kernel) or isinstance(self.kernel, (tuple, list))):
+            raise TypeError(f"jaxconv.{fn}: kernel must be an int or a tuple of 1-3 ints; "
+                            f"got {self.kernel!r}")
+        values: dict[str, Any] = {"ndim": nd}
+        for name, (value, minimum) in {"kernel": (self.kernel, 1), "stride": (self.stride, 1),
+                                       "dilation": (self.dilation, 1), **per_dim}.items():
+            values[name] = _args.int_tuple(fn, name, value, nd, minimum=minimum)
+        values["padding"] = _args.padding_pairs(fn, self.padding, nd)
+        values["groups"] = _args.check_groups(
+            fn, self.groups, self.in_features, self.out_features,
+            f"in_features={self.in_features}, out_features={self.out_features}")
+        values["method"] = _args.conv_method(fn, self.method)
+        values["precision"] = _args.precision_arg(fn, self.precision)
+        for name, v in values.items():
+            object.__setattr__(self, name, frozen_tuple(v))
+        self._check_common(fn)
 
-def _extra_kwargs(layer: Any, **defaults: Any) -> dict[str, Any]:
-    """The options to pass on to the op: only those that differ from the op's default."""
-    out = {}
-    for name, default in defaults.items():
-        v = getattr(layer, name)
-        if v != default:
-            out[name] = dict(v) if name == "method" and isinstance(v, tuple) else v
-    return out
+    def _w_shape(self, c_first: int, c_second: int) -> tuple[int, ...]:
+        return (c_first, c_second // self.groups) + cast(tuple[int, ...], self.kernel)
+
+    def _op_kwargs(self) -> dict[str, Any]:
+        """The options that differ from the op's defaults (a mapping method as a dict)."""
+        out = {}
+        for name, default in self._OP_DEFAULTS.items():
+            v = getattr(self, name)
+            if v != default:
+                out[name] = dict(v) if name == "method" and isinstance(v, tuple) else v
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
-class Conv(WeightBias):
+class Conv(_ConvLayer):
     """Convolution layer (cross-correlation, as in every ML library) over :func:`jaxconv.conv`.
 
     As PyTorch's ``nn.Conv1d/2d/3d``. Parameters: ``{"w": (out_features,
@@ -103,35 +123,19 @@ class Conv(WeightBias):
       ((8, 3, 3, 3), (2, 8, 16, 16))
     """
 
-    in_features: int
-    out_features: int
-    kernel: int | tuple[int, ...]
     _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: int | tuple[int, ...] = 1
-    padding: _args.PaddingOption = 0
-    dilation: int | tuple[int, ...] = 1
-    groups: int = 1
     padding_mode: str = "zeros"
-    method: str | Mapping[str, str] = "auto"
-    precision: jax.lax.Precision | None = None
-    bias: bool = True
-    w_init: Callable[..., jax.Array] = _inits.glorot_uniform
-    b_init: Callable[..., jax.Array] = _inits.zeros
-    dtype: DTypeLike = "float32"
+
+    _OP_DEFAULTS = {"padding_mode": "zeros", "method": "auto", "precision": None}
 
     def __post_init__(self) -> None:
-        fn = "nn.Conv"
-        _args.positive_int(fn, "in_features", self.in_features)
-        _args.positive_int(fn, "out_features", self.out_features)
-        _args.padding_mode(fn, self.padding_mode)
-        _kernel_and_options(self, fn, stride=(self.stride, 1), dilation=(self.dilation, 1))
-        self._check_common(fn)
+        _args.padding_mode("nn.Conv", self.padding_mode)
+        self._validate("nn.Conv")
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """``{"w": (out_features, in_features // groups, *kernel), "b": (out_features,)}``."""
-        shapes = {"w": (self.out_features, self.in_features // self.groups) + _tuple(self.kernel)}
+        shapes = {"w": self._w_shape(self.out_features, self.in_features)}
         if self.bias:
             shapes["b"] = (self.out_features,)
         return shapes
@@ -145,13 +149,12 @@ class Conv(WeightBias):
         """
         check_params("Conv.apply", params, self.param_shapes)
         assert params is not None
-        extra = _extra_kwargs(self, padding_mode="zeros", method="auto", precision=None)
         return _conv(x, params["w"], params.get("b"), stride=self.stride, padding=self.padding,
-                     dilation=self.dilation, groups=self.groups, **extra)
+                     dilation=self.dilation, groups=self.groups, **self._op_kwargs())
 
 
 @dataclasses.dataclass(frozen=True)
-class ConvTranspose(WeightBias):
+class ConvTranspose(_ConvLayer):
     """Transposed convolution layer over :func:`jaxconv.conv_transpose`.
 
     As PyTorch's ``nn.ConvTranspose1d/2d/3d``: the adjoint of a :class:`Conv`
@@ -179,37 +182,19 @@ class ConvTranspose(WeightBias):
       (1, 4, 10, 10)
     """
 
-    in_features: int
-    out_features: int
-    kernel: int | tuple[int, ...]
     _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: int | tuple[int, ...] = 1
-    padding: _args.PaddingOption = 0
     output_padding: int | tuple[int, ...] = 0
-    dilation: int | tuple[int, ...] = 1
-    groups: int = 1
-    method: str | Mapping[str, str] = "auto"
-    precision: jax.lax.Precision | None = None
-    bias: bool = True
-    w_init: Callable[..., jax.Array] = _inits.glorot_uniform
-    b_init: Callable[..., jax.Array] = _inits.zeros
-    dtype: DTypeLike = "float32"
 
     def __post_init__(self) -> None:
         fn = "nn.ConvTranspose"
-        _args.positive_int(fn, "in_features", self.in_features)
-        _args.positive_int(fn, "out_features", self.out_features)
-        _kernel_and_options(self, fn, stride=(self.stride, 1), dilation=(self.dilation, 1),
-                            output_padding=(self.output_padding, 0))
+        self._validate(fn, output_padding=(self.output_padding, 0))
         _args.check_output_padding(fn, self.output_padding, self.stride,  # type: ignore[arg-type]
                                    self.dilation)  # type: ignore[arg-type]
-        self._check_common(fn)
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """``{"w": (in_features, out_features // groups, *kernel), "b": (out_features,)}``."""
-        shapes = {"w": (self.in_features, self.out_features // self.groups) + _tuple(self.kernel)}
+        shapes = {"w": self._w_shape(self.in_features, self.out_features)}
         if self.bias:
             shapes["b"] = (self.out_features,)
         return shapes
@@ -223,7 +208,6 @@ class ConvTranspose(WeightBias):
         """
         check_params("ConvTranspose.apply", params, self.param_shapes)
         assert params is not None
-        extra = _extra_kwargs(self, method="auto", precision=None)
         return _conv_transpose(x, params["w"], params.get("b"), stride=self.stride,
                                padding=self.padding, output_padding=self.output_padding,
-                               dilation=self.dilation, groups=self.groups, **extra)
+                               dilation=self.dilation, groups=self.groups, **self._op_kwargs())

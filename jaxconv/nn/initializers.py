@@ -113,7 +113,9 @@ def _configured(
     min_ndim: int,
     doc: str,
 ) -> Initializer:
-    """``init`` (a jax.nn.initializers function) behind jaxconv's argument checks."""
+    """``init`` (a jax.nn.initializers function) behind jaxconv's argument checks,
+    jitted per shape and dtype (eagerly its dozen small ops would each compile)."""
+    init = jax.jit(init, static_argnums=(1, 2))
 
     def initializer(key: jax.Array, shape: Sequence[int],
                     dtype: DTypeLike = jnp.float32) -> jax.Array:

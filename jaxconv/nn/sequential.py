@@ -9,6 +9,7 @@ pytree that optax, ``jax.tree`` and checkpoints handle directly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -57,11 +58,7 @@ class Sequential(Layer):
           A nested dict of arrays.
         """
         _args.check_key("nn.Sequential.init", key)
-        return {
-            name: layer.init(jax.random.fold_in(key, i))
-            for i, (name, layer) in enumerate(self.layers)
-            if layer.has_params
-        }
+        return _init_layers(self, key)
 
     def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
         """Applies the layers in order.
@@ -112,6 +109,16 @@ class Sequential(Layer):
         return "\n".join(
             f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}".rstrip() for a, b, c in rows
         )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_layers(net: Sequential, key: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """Every layer's ``init`` in one compiled function (eagerly each draw would compile)."""
+    return {
+        name: layer.init(jax.random.fold_in(key, i))
+        for i, (name, layer) in enumerate(net.layers)
+        if layer.has_params
+    }
 
 
 def sequential(*layers: Layer | tuple[str, Layer]) -> Sequential:
