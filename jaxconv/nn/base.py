@@ -167,9 +167,20 @@ class WeightBias(Layer):
     b_init: Callable[..., jax.Array]
     dtype: DTypeLike
 
+    out_features: int
+
     @property
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:  # pragma: no cover - abstract
+    def w_shape(self) -> tuple[int, ...]:  # pragma: no cover - abstract
+        """The shape of ``w``."""
         raise NotImplementedError
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{"w": w_shape, "b": (out_features,)}`` (no ``"b"`` without ``bias``)."""
+        shapes = {"w": self.w_shape}
+        if self.bias:
+            shapes["b"] = (self.out_features,)
+        return shapes
 
     def _check_common(self, fn: str) -> None:
         """The options every weight-and-bias layer has."""

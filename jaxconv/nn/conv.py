@@ -133,12 +133,9 @@ class Conv(_ConvLayer):
         self._validate("nn.Conv")
 
     @property
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """``{"w": (out_features, in_features // groups, *kernel), "b": (out_features,)}``."""
-        shapes = {"w": self._w_shape(self.out_features, self.in_features)}
-        if self.bias:
-            shapes["b"] = (self.out_features,)
-        return shapes
+    def w_shape(self) -> tuple[int, ...]:
+        """``(out_features, in_features // groups, *kernel)``."""
+        return self._w_shape(self.out_features, self.in_features)
 
     def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
         """``conv(x, w, b, ...)``: ``(N, in_features, *D)`` -> ``(N, out_features, *O)``.
@@ -192,12 +189,9 @@ class ConvTranspose(_ConvLayer):
                                    self.dilation)  # type: ignore[arg-type]
 
     @property
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """``{"w": (in_features, out_features // groups, *kernel), "b": (out_features,)}``."""
-        shapes = {"w": self._w_shape(self.in_features, self.out_features)}
-        if self.bias:
-            shapes["b"] = (self.out_features,)
-        return shapes
+    def w_shape(self) -> tuple[int, ...]:
+        """``(in_features, out_features // groups, *kernel)``."""
+        return self._w_shape(self.in_features, self.out_features)
 
     def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
         """``conv_transpose(x, w, b, ...)``: ``(N, in_features, *D)`` -> ``(N, out_features, *O)``.

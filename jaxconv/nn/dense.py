@@ -61,12 +61,9 @@ class Dense(WeightBias):
         self._check_common(fn)
 
     @property
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """``{"w": (out_features, in_features), "b": (out_features,)}``."""
-        shapes: dict[str, tuple[int, ...]] = {"w": (self.out_features, self.in_features)}
-        if self.bias:
-            shapes["b"] = (self.out_features,)
-        return shapes
+    def w_shape(self) -> tuple[int, ...]:
+        """``(out_features, in_features)``."""
+        return (self.out_features, self.in_features)
 
     def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
         """``x @ w.T + b``: ``(..., in_features)`` -> ``(..., out_features)``.
