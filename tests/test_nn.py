@@ -440,3 +440,60 @@ def test_unet_trains():
     assert unet(params, x).shape == (8, 1, 16, 16)
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+# --------------------------------------------------------------------------
+# Locally connected, tiled and separable layers
+# --------------------------------------------------------------------------
+
+
+def test_unshared_layers_shapes_init_and_errors():
+    lc = nn.LocallyConnected(3, 4, 3, input_size=(8, 7), stride=(1, 2), padding=1)
+    assert lc.out_spatial == (8, 4)
+    p = lc.init(KEY)
+    assert jax.tree.map(jnp.shape, p) == {"w": (8, 4, 4, 3, 3, 3), "b": (4, 8, 4)}
+    w = np.asarray(p["w"])
+    # Each position's kernel is one glorot draw with the fans of a (4, 3, 3, 3) kernel.
+    bound = math.sqrt(6 / ((3 + 4) * 9))
+    assert np.abs(w).max() <= bound
+    np.testing.assert_allclose(w.std(), bound / math.sqrt(3), rtol=0.05)
+    assert not np.allclose(w[0, 0], w[0, 1])
+    assert jax.tree.map(jnp.shape, nn.TiledConv(2, 5, (3,), tile=4).init(KEY)) == {
+        "w": (4, 5, 2, 3), "b": (5,)}
+    sep = nn.SeparableConv(3, 8, (3, 3, 3), depth_multiplier=2, bias=False)
+    assert jax.tree.map(jnp.shape, sep.init(KEY)) == {
+        "w_depthwise": (6, 1, 3, 3, 3), "w_pointwise": (8, 6, 1, 1, 1)}
+    with pytest.raises(ValueError, match=r"nn.LocallyConnected: the \(dilated\) kernel is larger than the padded input"):
+        nn.LocallyConnected(1, 1, 5, input_size=3)
+    with pytest.raises(TypeError, match=r"input_size"):
+        nn.LocallyConnected(1, 1, 3)
+    with pytest.raises(ValueError, match=r"nn.TiledConv: tile must be >= 1"):
+        nn.TiledConv(1, 1, 3, tile=0)
+    with pytest.raises(ValueError, match=r"nn.SeparableConv: depth_multiplier must be a positive int"):
+        nn.SeparableConv(1, 1, 3, depth_multiplier=0)
+
+
+def test_unshared_layers_call_their_ops(monkeypatch):
+    """Each layer hands its parameters and options to its op (jaxconv._src.local)."""
+    import sys
+    import types
+
+    calls = {}
+    fake = types.ModuleType("jaxconv._src.local")
+    for name in ("local_conv", "tiled_conv", "depthwise_separable_conv"):
+        setattr(fake, name, lambda *args, _name=name, **kw: calls.setdefault(_name, (args, kw)))
+    monkeypatch.setitem(sys.modules, "jaxconv._src.local", fake)
+    x = jnp.zeros((1, 2, 6, 6))
+    lc = nn.LocallyConnected(2, 3, 3, input_size=6, dilation=2)
+    tc = nn.TiledConv(2, 3, 3, tile=(2, 1), stride=2)
+    sc = nn.SeparableConv(2, 3, 3, padding="same")
+    for layer in (lc, tc, sc):
+        layer.apply(layer.init(KEY), x)
+    args, kw = calls["local_conv"]
+    assert args[1].shape == (2, 2, 3, 2, 3, 3) and args[2].shape == (3, 2, 2)
+    assert kw == {"stride": (1, 1), "padding": ((0, 0), (0, 0)), "dilation": (2, 2)}
+    args, kw = calls["tiled_conv"]
+    assert args[1].shape == (2, 1, 3, 2, 3, 3) and kw["tile"] == (2, 1) and kw["stride"] == (2, 2)
+    args, kw = calls["depthwise_separable_conv"]
+    assert [a.shape for a in args[1:]] == [(2, 1, 3, 3), (3, 2, 1, 1), (3,)]
+    assert kw["padding"] == "same"

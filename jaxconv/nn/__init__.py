@@ -5,7 +5,8 @@ constructed; ``layer.init(key)`` returns its parameters (a dict of arrays),
 ``layer.apply(params, x)`` is a pure function. :func:`sequential` chains named
 layers into nested-dict parameters (``{"conv1": {"w": ..., "b": ...}, ...}``).
 No object holds state. Modules: ``base`` (the protocol), ``conv``, ``pool``,
-``dense`` (dense, flatten, activations), ``sequential``, ``initializers``.
+``dense`` (dense, flatten, activations), ``local`` (locally connected, tiled,
+separable), ``sequential``, ``initializers``.
 
     >>> import jax, jaxconv.nn as nn
     >>> net = nn.sequential(("conv1", nn.Conv(1, 6, 5, padding=2)), ("act1", nn.Tanh()),
@@ -31,6 +32,9 @@ from .initializers import glorot_uniform as glorot_uniform
 from .initializers import glorot_uniform_sigmoid as glorot_uniform_sigmoid
 from .initializers import he_normal as he_normal
 from .initializers import zeros as zeros
+from .local import LocallyConnected as LocallyConnected
+from .local import SeparableConv as SeparableConv
+from .local import TiledConv as TiledConv
 from .pool import AdaptiveAvgPool as AdaptiveAvgPool
 from .pool import AdaptiveMaxPool as AdaptiveMaxPool
 from .pool import AvgPool as AvgPool
@@ -55,12 +59,15 @@ __all__ = [
     "GlobalMaxPool",
     "Initializer",
     "Layer",
+    "LocallyConnected",
     "LpPool",
     "MaxPool",
     "ReLU",
+    "SeparableConv",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "TiledConv",
     "Upsample",
     "WeightedPool",
     "compute_fans",
