@@ -263,7 +263,8 @@ BAD_LAYERS = [
     (lambda: nn.GlobalAvgPool(ndim=4), ValueError, r"nn.GlobalAvgPool: ndim must be 1, 2 or 3; got ndim=4"),
     (lambda: nn.Conv(1, 2, 3, padding_mode="mirror"), ValueError, r"nn.Conv: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular'; got 'mirror'"),
     (lambda: nn.Conv(1, 2, 3, method=3), TypeError, r"nn.Conv: method must be an algorithm name or a mapping"),
-    (lambda: nn.Conv(1, 2, 3, precision="high"), TypeError, r"nn.Conv: precision must be None or a jax.lax.Precision"),
+    (lambda: nn.Conv(1, 2, 3, precision="ultra"), ValueError, r"nn.Conv: precision must be None, a jax.lax.Precision or one of .*got 'ultra'"),
+    (lambda: nn.ConvTranspose(1, 2, 3, precision=3), TypeError, r"nn.ConvTranspose: precision must be None, a jax.lax.Precision or a string"),
     (lambda: nn.Conv(1, 2, (3, 3), ndim=3), ValueError, r"nn.Conv: the per-dim options must agree .*ndim=3, kernel=\(3, 3\)"),
     (lambda: nn.Conv(1, 2, 3, padding="half"), ValueError, r"nn.Conv: padding must be"),
     (lambda: nn.Conv(1, 2, 3, w_init="glorot"), TypeError, r"nn.Conv: w_init must be an initialiser"),
@@ -391,7 +392,7 @@ def test_conv_passes_non_default_options_to_the_op(monkeypatch):
             for c in calls] == [[], []]
     calls.clear()
     hi = jax.lax.Precision.HIGHEST
-    layer = nn.Conv(1, 1, 3, padding_mode="circular", method={"forward": "xla"}, precision=hi)
+    layer = nn.Conv(1, 1, 3, padding_mode="circular", method={"forward": "xla"}, precision="highest")
     layer.apply(layer.init(KEY), x)
     nn.ConvTranspose(1, 1, 3, method="xla").apply(layer.init(KEY), x)
     assert calls[0]["padding_mode"] == "circular" and calls[0]["precision"] is hi

@@ -125,17 +125,10 @@ def padding_pairs(
     *,
     allow_strings: Sequence[str] = PADDING_STRINGS,
 ) -> tuple[Pair, ...] | str | int:
-    """Normalises a padding argument.
-
-    Accepted forms: an int (same on both sides of every dim), a sequence of
-    ``ndim`` ints (same on both sides of that dim), a sequence of ``ndim``
-    ``(lo, hi)`` pairs, or one of ``allow_strings`` (returned lower-cased, to be
-    resolved by :func:`resolve_padding`, which knows the kernel and stride).
-
-    Returns:
-      A tuple of ``ndim`` ``(lo, hi)`` pairs of non-negative ints, or a string;
-      with ``ndim=None`` (rank not known yet) an int padding stays an int.
-    """
+    """Normalises a padding argument: an int (both sides of every dim), ``ndim`` ints
+    (both sides of each dim) or ``(lo, hi)`` pairs, to ``ndim`` ``(lo, hi)`` pairs; or
+    one of ``allow_strings``, returned lower-cased for :func:`resolve_padding`. With
+    ``ndim=None`` (rank not known yet) an int padding stays an int."""
     padding = _from_numpy(padding)
     if isinstance(padding, str):
         mode = padding.lower()
@@ -189,11 +182,8 @@ def resolve_padding(
 
 
 def spatial_rank(fn: str, ndim: Any, **options: Any) -> int | None:
-    """The number of spatial dims a layer's options fix, or None if none does.
-
-    ``ndim`` (explicit, or None) and the length of every sequence among
-    ``options`` must agree; int and string options fit any rank.
-    """
+    """The number of spatial dims a layer's options fix, or None: ``ndim`` (if given) and
+    the length of every sequence among ``options`` must agree; ints and strings fit any."""
     known: dict[str, int] = {}
     if ndim is not None:
         known["ndim"] = positive_int(fn, "ndim", ndim)
@@ -286,11 +276,19 @@ def conv_method(fn: str, method: Any) -> str | tuple[tuple[str, str], ...]:
 
 
 def precision_arg(fn: str, precision: Any) -> jax.lax.Precision | None:
-    """``precision``: None (JAX's default) or a ``jax.lax.Precision``."""
-    if precision is not None and not isinstance(precision, jax.lax.Precision):
-        raise TypeError(f"jaxconv.{fn}: precision must be None or a jax.lax.Precision; got "
-                        f"{precision!r}")
-    return precision
+    """``precision``: None (JAX's default), a ``jax.lax.Precision`` or its name
+    (``"highest"``, ...); returned as a ``jax.lax.Precision`` or None."""
+    if precision is None or isinstance(precision, jax.lax.Precision):
+        return precision
+    if isinstance(precision, str):
+        try:
+            return jax.lax.Precision(precision.lower())
+        except ValueError:
+            names = ", ".join(repr(p.name.lower()) for p in jax.lax.Precision)
+            raise ValueError(f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or one "
+                             f"of {names}; got {precision!r}") from None
+    raise TypeError(f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or a string; "
+                    f"got {precision!r} of type {type(precision).__name__}")
 
 
 # --------------------------------------------------------------------------
