@@ -175,11 +175,16 @@ class WeightBias(Layer):
         raise NotImplementedError
 
     @property
+    def b_shape(self) -> tuple[int, ...]:
+        """The shape of ``b``: ``(out_features,)``."""
+        return (self.out_features,)
+
+    @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """``{"w": w_shape, "b": (out_features,)}`` (no ``"b"`` without ``bias``)."""
+        """``{"w": w_shape, "b": b_shape}`` (no ``"b"`` without ``bias``)."""
         shapes = {"w": self.w_shape}
         if self.bias:
-            shapes["b"] = (self.out_features,)
+            shapes["b"] = self.b_shape
         return shapes
 
     def _check_common(self, fn: str) -> None:

@@ -24,8 +24,9 @@ from .base import Params, WeightBias, check_params, frozen_tuple
 
 
 @dataclasses.dataclass(frozen=True)
-class _ConvLayer(WeightBias):
-    """The fields, validation and parameters :class:`Conv` and :class:`ConvTranspose` share."""
+class KernelLayer(WeightBias):
+    """The fields, validation and parameters of a layer with a ``kernel`` sliding
+    over its input (the conv layers here, the layers of :mod:`jaxconv.nn.local`)."""
 
     in_features: int
     out_features: int
@@ -35,19 +36,14 @@ class _ConvLayer(WeightBias):
     stride: int | tuple[int, ...] = 1
     padding: _args.PaddingOption = 0
     dilation: int | tuple[int, ...] = 1
-    groups: int = 1
-    method: str | Mapping[str, str] = "auto"
-    precision: jax.lax.Precision | None = None
     bias: bool = True
     w_init: Callable[..., jax.Array] = _inits.glorot_uniform
     b_init: Callable[..., jax.Array] = _inits.zeros
     dtype: DTypeLike = "float32"
 
-    #: Options passed to the op only when they differ from these defaults.
-    _OP_DEFAULTS = {"method": "auto", "precision": None}
-
     def _validate(self, fn: str, **per_dim: tuple[Any, int]) -> None:
-        """Validates every option and stores the normalised values.
+        """Validates every option and stores the normalised values; ``per_dim`` are the
+        subclass's other per-dim options, ``name=(value, minimum)``.
 
         The number of spatial dims is ``len(kernel)`` (or of any other per-dim
         sequence), else ``ndim``, else 2 (an int kernel is square).
@@ -60,22 +56,45 @@ class _ConvLayer(WeightBias):
         if not (_args.is_int(self.kernel) or isinstance(self.kernel, (tuple, list))):
             raise TypeError(f"jaxconv.{fn}: kernel must be an int or a tuple of 1-3 ints; "
                             f"got {self.kernel!r}")
-        values: dict[str, Any] = {"ndim": nd}
+        values: dict[str, Any] = {"ndim": nd, "padding": _args.padding_pairs(fn, self.padding, nd)}
         for name, (value, minimum) in {"kernel": (self.kernel, 1), "stride": (self.stride, 1),
                                        "dilation": (self.dilation, 1), **per_dim}.items():
             values[name] = _args.int_tuple(fn, name, value, nd, minimum=minimum)
-        values["padding"] = _args.padding_pairs(fn, self.padding, nd)
-        values["groups"] = _args.check_groups(
-            fn, self.groups, self.in_features, self.out_features,
-            f"in_features={self.in_features}, out_features={self.out_features}")
-        values["method"] = _args.conv_method(fn, self.method)
-        values["precision"] = _args.precision_arg(fn, self.precision)
         for name, v in values.items():
             object.__setattr__(self, name, frozen_tuple(v))
         self._check_common(fn)
 
+    @property
+    def kernel_tuple(self) -> tuple[int, ...]:
+        """``kernel`` (a tuple once the layer is constructed)."""
+        return cast(tuple[int, ...], self.kernel)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConvLayer(KernelLayer):
+    """What :class:`Conv` and :class:`ConvTranspose` add: groups, method, precision."""
+
+    _: dataclasses.KW_ONLY
+    groups: int = 1
+    method: str | Mapping[str, str] = "auto"
+    precision: jax.lax.Precision | str | None = None
+
+    #: Options passed to the op only when they differ from these defaults.
+    _OP_DEFAULTS = {"method": "auto", "precision": None}
+
+    def _validate(self, fn: str, **per_dim: tuple[Any, int]) -> None:
+        super()._validate(fn, **per_dim)
+        for name, v in (
+            ("groups", _args.check_groups(
+                fn, self.groups, self.in_features, self.out_features,
+                f"in_features={self.in_features}, out_features={self.out_features}")),
+            ("method", _args.conv_method(fn, self.method)),
+            ("precision", _args.precision_arg(fn, self.precision)),
+        ):
+            object.__setattr__(self, name, v)
+
     def _w_shape(self, c_first: int, c_second: int) -> tuple[int, ...]:
-        return (c_first, c_second // self.groups) + cast(tuple[int, ...], self.kernel)
+        return (c_first, c_second // self.groups) + self.kernel_tuple
 
     def _op_kwargs(self) -> dict[str, Any]:
         """The options that differ from the op's defaults (a mapping method as a dict)."""

@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import jax
 from jax.typing import ArrayLike, DTypeLike
 
 from .._src import _args
-from . import initializers as _inits
-from .base import Layer, Params, check_init, check_params, frozen_tuple
-from .initializers import check_dtype
+from .base import Params, check_params
+from .conv import KernelLayer
 
 
 def _ops() -> Any:
@@ -38,57 +37,17 @@ def _kernels(init: Callable[..., jax.Array], key: jax.Array, lead: tuple[int, ..
     return jax.vmap(lambda k: init(k, kernel, dtype))(keys).reshape(lead + kernel)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Unshared(Layer):
-    in_features: int
-    out_features: int
-    kernel: int | tuple[int, ...]
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: int | tuple[int, ...] = 1
-    padding: _args.PaddingOption = 0
-    dilation: int | tuple[int, ...] = 1
-    bias: bool = True
-    w_init: Callable[..., jax.Array] = _inits.glorot_uniform
-    b_init: Callable[..., jax.Array] = _inits.zeros
-    dtype: DTypeLike = "float32"
-
-    has_params: ClassVar[bool] = True
-
-    def _validate(self, fn: str, **per_dim: Any) -> int:
-        """Validates the shared options (as nn.Conv does) and stores them normalised."""
-        _args.positive_int(fn, "in_features", self.in_features)
-        _args.positive_int(fn, "out_features", self.out_features)
-        nd = _args.spatial_rank(fn, self.ndim, kernel=self.kernel, stride=self.stride,
-                                padding=self.padding, dilation=self.dilation, **per_dim) or 2
-        values: dict[str, Any] = {"ndim": nd, "padding": _args.padding_pairs(fn, self.padding, nd)}
-        for name, value in {"kernel": self.kernel, "stride": self.stride,
-                            "dilation": self.dilation, **per_dim}.items():
-            values[name] = _args.int_tuple(fn, name, value, nd, minimum=1)
-        _args.check_bool(fn, "bias", self.bias)
-        check_init(fn, "w_init", self.w_init)
-        check_init(fn, "b_init", self.b_init)
-        check_dtype(fn, self.dtype)
-        for name, v in values.items():
-            object.__setattr__(self, name, frozen_tuple(v))
-        return nd
+class _Unshared(KernelLayer):
+    """One ``(out_features, in_features, *kernel)`` kernel per position of ``_lead``."""
 
     @property
     def _lead(self) -> tuple[int, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @property
-    def _b_shape(self) -> tuple[int, ...]:
-        return (self.out_features,)
-
-    @property
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """``{"w": (*lead, out_features, in_features, *kernel), "b": ...}``."""
-        k = cast(tuple[int, ...], self.kernel)
-        shapes = {"w": self._lead + (self.out_features, self.in_features) + k}
-        if self.bias:
-            shapes["b"] = self._b_shape
-        return shapes
+    def w_shape(self) -> tuple[int, ...]:
+        """``(*lead, out_features, in_features, *kernel)``."""
+        return self._lead + (self.out_features, self.in_features) + self.kernel_tuple
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
         """Fresh ``{"w", "b"}``: one ``w_init`` draw per kernel position.
@@ -98,11 +57,11 @@ class _Unshared(Layer):
         """
         _args.check_key(f"nn.{type(self).__name__}.init", key)
         kw, kb = jax.random.split(key)
-        shape = self.param_shapes["w"]
         nd = len(self._lead)
-        params = {"w": _kernels(self.w_init, kw, shape[:nd], shape[nd:], self.dtype)}
+        params = {"w": _kernels(self.w_init, kw, self.w_shape[:nd], self.w_shape[nd:],
+                                self.dtype)}
         if self.bias:
-            params["b"] = self.b_init(kb, self._b_shape, self.dtype)
+            params["b"] = self.b_init(kb, self.b_shape, self.dtype)
         return params
 
 
@@ -136,11 +95,11 @@ class LocallyConnected(_Unshared):
 
     def __post_init__(self) -> None:
         fn = "nn.LocallyConnected"
-        self._validate(fn, input_size=self.input_size)
+        self._validate(fn, input_size=(self.input_size, 1))
         # The output size and every size check, as jaxconv.conv computes them.
         geom = _args.conv_geometry(
             fn, (1, self.in_features, *self.input_size),  # type: ignore[misc]
-            (self.out_features, self.in_features, *self.kernel), None,  # type: ignore[misc]
+            (self.out_features, self.in_features, *self.kernel_tuple), None,
             stride=self.stride, padding=self.padding, dilation=self.dilation, groups=1)
         object.__setattr__(self, "out_spatial", geom.out_spatial)
 
@@ -149,7 +108,8 @@ class LocallyConnected(_Unshared):
         return self.out_spatial
 
     @property
-    def _b_shape(self) -> tuple[int, ...]:
+    def b_shape(self) -> tuple[int, ...]:
+        """``(out_features, *out_spatial)``: one bias per output position."""
         return (self.out_features, *self.out_spatial)
 
     def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
@@ -189,7 +149,7 @@ class TiledConv(_Unshared):
     tile: int | tuple[int, ...] = 1
 
     def __post_init__(self) -> None:
-        self._validate("nn.TiledConv", tile=self.tile)
+        self._validate("nn.TiledConv", tile=(self.tile, 1))
 
     @property
     def _lead(self) -> tuple[int, ...]:
@@ -210,7 +170,7 @@ class TiledConv(_Unshared):
 
 
 @dataclasses.dataclass(frozen=True)
-class SeparableConv(_Unshared):
+class SeparableConv(KernelLayer):
     """Depthwise separable convolution layer (MobileNet; Keras' ``SeparableConv2D``):
     a depthwise convolution then a pointwise (1x1) one, over
     :func:`jaxconv.depthwise_separable_conv`.
@@ -245,7 +205,7 @@ class SeparableConv(_Unshared):
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """``{"w_depthwise", "w_pointwise", "b"}`` shapes (no ``"b"`` without ``bias``)."""
-        k = cast(tuple[int, ...], self.kernel)
+        k = self.kernel_tuple
         mid = self.in_features * self.depth_multiplier
         shapes = {"w_depthwise": (mid, 1) + k,
                   "w_pointwise": (self.out_features, mid) + (1,) * len(k)}
