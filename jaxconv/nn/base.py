@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import jax
@@ -42,27 +42,38 @@ def check_init(fn: str, name: str, f: object) -> None:
         )
 
 
-def check_params(fn: str, params: object, shapes: Mapping[str, tuple[int, ...]]) -> None:
+def check_param_keys(fn: str, params: object, keys: Iterable[str],
+                     what: str = "") -> Mapping[str, Any]:
+    """``params`` must be a mapping with exactly ``keys`` (``what`` explains them);
+    returns it."""
+    keys = sorted(keys)
+    if not isinstance(params, Mapping):
+        raise TypeError(f"jaxconv.nn.{fn}: params must be a dict with keys {keys}; "
+                        f"got {type(params).__name__}")
+    if set(params) != set(keys):
+        raise ValueError(f"jaxconv.nn.{fn}: params must have keys {keys}{what}; "
+                         f"got keys {sorted(map(str, params))}")
+    return params
+
+
+def check_params(fn: str, params: object,
+                 shapes: Mapping[str, tuple[int, ...]]) -> Mapping[str, Any]:
     """``params`` must be a mapping with exactly ``shapes``' keys and those shapes
-    (``{}`` or None for a parameter-free layer)."""
+    (``{}`` or None for a parameter-free layer); returns it (``{}`` for None)."""
     if not shapes:
         if params is None or (isinstance(params, Mapping) and not params):
-            return
+            return {}
         got = (f"a dict with keys {sorted(map(str, params))}" if isinstance(params, Mapping)
                else type(params).__name__)
         raise ValueError(f"jaxconv.nn.{fn}: this layer has no parameters, so params must be "
                          f"{{}} or None; got {got}")
-    if not isinstance(params, Mapping):
-        raise TypeError(f"jaxconv.nn.{fn}: params must be a dict with keys {sorted(shapes)}; "
-                        f"got {type(params).__name__}")
-    if set(params) != set(shapes):
-        raise ValueError(f"jaxconv.nn.{fn}: params must have keys {sorted(shapes)}; "
-                         f"got keys {sorted(map(str, params))}")
+    params = check_param_keys(fn, params, shapes)
     for k, shape in shapes.items():
         got_shape = tuple(getattr(params[k], "shape", np.shape(params[k])))
         if got_shape != tuple(shape):
             raise ValueError(f"jaxconv.nn.{fn}: params[{k!r}] must have shape {tuple(shape)}; "
                              f"got shape {got_shape}")
+    return params
 
 
 def check_input_rank(fn: str, x: jax.Array, ndim: int | None) -> None:

@@ -163,8 +163,7 @@ class Conv(_ConvLayer):
           params: ``{"w", "b"}`` as returned by :meth:`init`.
           x: ``(N, in_features, *D)`` with ``ndim`` spatial dims.
         """
-        check_params("Conv.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("Conv.apply", params, self.param_shapes)
         return _conv(x, params["w"], params.get("b"), stride=self.stride, padding=self.padding,
                      dilation=self.dilation, groups=self.groups, **self._op_kwargs())
 
@@ -219,8 +218,7 @@ class ConvTranspose(_ConvLayer):
           params: ``{"w", "b"}`` as returned by :meth:`init`.
           x: ``(N, in_features, *D)`` with ``ndim`` spatial dims.
         """
-        check_params("ConvTranspose.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("ConvTranspose.apply", params, self.param_shapes)
         return _conv_transpose(x, params["w"], params.get("b"), stride=self.stride,
                                padding=self.padding, output_padding=self.output_padding,
                                dilation=self.dilation, groups=self.groups, **self._op_kwargs())

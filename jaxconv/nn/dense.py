@@ -72,8 +72,7 @@ class Dense(WeightBias):
           params: ``{"w", "b"}`` as returned by :meth:`init`.
           x: ``(..., in_features)``, floating point.
         """
-        check_params("Dense.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("Dense.apply", params, self.param_shapes)
         x = _args.as_array("nn.Dense.apply", "x", x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             hint = " (flatten conv features first with Flatten())" if x.ndim > 2 else ""

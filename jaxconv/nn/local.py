@@ -119,8 +119,7 @@ class LocallyConnected(_Unshared):
           params: ``{"w", "b"}`` as returned by :meth:`init`.
           x: ``(N, in_features, *input_size)``.
         """
-        check_params("LocallyConnected.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("LocallyConnected.apply", params, self.param_shapes)
         return _ops().local_conv(x, params["w"], params.get("b"), stride=self.stride,
                                  padding=self.padding, dilation=self.dilation)
 
@@ -162,8 +161,7 @@ class TiledConv(_Unshared):
           params: ``{"w", "b"}`` as returned by :meth:`init`.
           x: ``(N, in_features, *D)``.
         """
-        check_params("TiledConv.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("TiledConv.apply", params, self.param_shapes)
         return _ops().tiled_conv(x, params["w"], params.get("b"), tile=self.tile,
                                  stride=self.stride, padding=self.padding,
                                  dilation=self.dilation)
@@ -231,8 +229,7 @@ class SeparableConv(KernelLayer):
           params: as returned by :meth:`init`.
           x: ``(N, in_features, *D)``.
         """
-        check_params("SeparableConv.apply", params, self.param_shapes)
-        assert params is not None
+        params = check_params("SeparableConv.apply", params, self.param_shapes)
         return _ops().depthwise_separable_conv(
             x, params["w_depthwise"], params["w_pointwise"], params.get("b"),
             stride=self.stride, padding=self.padding, dilation=self.dilation)

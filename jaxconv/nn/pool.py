@@ -238,8 +238,8 @@ class WeightedPool(Layer):
           params: ``{"w"}`` as returned by :meth:`init`.
           x: ``(N, C, *D)`` with ``ndim`` spatial dims.
         """
-        check_params("WeightedPool.apply", params, {"w": self.window})  # type: ignore[dict-item]
-        assert params is not None
+        params = check_params("WeightedPool.apply", params,
+                              {"w": self.window})  # type: ignore[dict-item]
         return _ops.weighted_pool(x, params["w"], stride=self.stride, padding=self.padding)
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from .._src import _args
-from .base import Layer, Params, count_params
+from .base import Layer, Params, check_param_keys, count_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +69,9 @@ class Sequential(Layer):
         Returns:
           The last layer's output.
         """
-        expected = [name for name, layer in self.layers if layer.has_params]
-        if not isinstance(params, Mapping):
-            raise TypeError(f"jaxconv.nn.Sequential.apply: params must be a dict with keys "
-                            f"{expected}; got {type(params).__name__}")
-        if set(params) != set(expected):
-            raise ValueError(f"jaxconv.nn.Sequential.apply: params must have keys {sorted(expected)} "
-                             f"(one per layer with parameters); got keys {sorted(map(str, params))}")
+        params = check_param_keys("Sequential.apply", params,
+                                  [name for name, layer in self.layers if layer.has_params],
+                                  " (one per layer with parameters)")
         for name, layer in self.layers:
             try:
                 x = layer.apply(params[name] if layer.has_params else {}, x)
