@@ -2,18 +2,19 @@
 
 PyTorch is not a dependency of jaxconv or of its tests; this script records
 what ``torch.nn.functional`` returns for a set of named cases so that
-``tests/test_conv.py::test_matches_torch`` can check jaxconv against it.
+``tests/test_conv.py::test_matches_torch`` can check jaxconv against it
+(format: tests/conftest.py).
 Run it with torch installed (it was made with torch 2.13.0, CPU, float64)::
 
     python tests/make_torch_conv_fixtures.py
 """
 
-import json
 import pathlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import save_torch_cases  # the one fixture format (tests/ is sys.path[0])
 
 # name: (op, nd, x_shape, w_shape, kwargs). kwargs use torch's names.
 CASES = {
@@ -35,7 +36,7 @@ CASES = {
 
 def main():
     rng = np.random.default_rng(0)
-    out, meta = {}, {}
+    cases = []
     for name, (op, nd, xs, ws, kw) in CASES.items():
         x = rng.standard_normal(xs)
         w = rng.standard_normal(ws)
@@ -43,12 +44,10 @@ def main():
         b = rng.standard_normal(c_out)
         fn = getattr(F, f"{op}{nd}d")
         y = fn(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **kw).numpy()
-        out[f"{name}/x"], out[f"{name}/w"], out[f"{name}/b"], out[f"{name}/y"] = x, w, b, y
-        meta[name] = {"op": op, "kwargs": kw}
-    out["meta"] = np.array(json.dumps(meta))
+        cases.append((name, op, kw, {"x": x, "w": w, "b": b, "y": y}))
     path = pathlib.Path(__file__).parent / "data" / "torch_conv.npz"
-    np.savez_compressed(path, **out)
-    print(f"wrote {path} ({len(CASES)} cases, torch {torch.__version__})")
+    n = save_torch_cases(path, cases, torch.__version__)
+    print(f"wrote {path} ({n} cases, torch {torch.__version__})")
 
 
 if __name__ == "__main__":

@@ -6,21 +6,17 @@ after changing the cases:
 
     python tests/make_torch_pool_fixtures.py
 
-Layout of the npz: ``__cases__`` is a JSON list of ``{"name", "op", "kwargs"}``
-where ``op`` names the jaxconv function and ``kwargs`` are its keyword
-arguments in jaxconv's spelling; ``<name>/x`` is the input, ``<name>/y`` the
-torch output, ``<name>/idx`` torch's indices (int32) where the op returns them,
-and for ``max_unpool`` ``<name>/indices`` is the indices input.
+Format and loader: tests/conftest.py (``torch_cases``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import save_torch_cases  # the one fixture format (tests/ is sys.path[0])
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "torch_pool.npz")
 rng = np.random.default_rng(20240517)
@@ -180,20 +176,16 @@ adaptive_case("aavg2d_inf", "avg", _inf, [3, 4])
 
 
 def main():
-    data, meta = {}, []
+    cases = []
     for name, op, x, kw, y, idx, indices in CASES:
-        meta.append({"name": name, "op": op, "kwargs": kw})
-        data[f"{name}/x"] = x
-        data[f"{name}/y"] = y.astype(np.float32)
+        arrays = {"x": x, "y": y.astype(np.float32)}
         if idx is not None:
-            data[f"{name}/idx"] = idx.astype(np.int32)
+            arrays["idx"] = idx.astype(np.int32)
         if indices is not None:
-            data[f"{name}/indices"] = indices.astype(np.int32)
-    data["__cases__"] = np.array(json.dumps(meta))
-    data["__torch_version__"] = np.array(torch.__version__)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    np.savez_compressed(OUT, **data)
-    print(f"wrote {len(meta)} cases to {OUT} ({os.path.getsize(OUT)} bytes), torch {torch.__version__}")
+            arrays["indices"] = indices.astype(np.int32)
+        cases.append((name, op, kw, arrays))
+    n = save_torch_cases(OUT, cases, torch.__version__)
+    print(f"wrote {n} cases to {OUT} ({os.path.getsize(OUT)} bytes), torch {torch.__version__}")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ Each sweep case is checked in ONE jitted function (forward of jaxconv and of
 the lax reference, and the gradients of both), so a case costs one compile.
 """
 
-import json
-import pathlib
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import torch_cases
 from jax.test_util import check_grads
 
 import jaxconv
@@ -249,23 +248,13 @@ def test_flip_is_true_convolution():
         _close(got, scipy_signal.correlate(x, k, mode=mode), 1e-5, f"correlate {mode}")
 
 
-TORCH = pathlib.Path(__file__).parent / "data" / "torch_conv.npz"
-
-
-def _torch_cases():
-    with np.load(TORCH) as data:
-        return list(json.loads(str(data["meta"])).items())
-
-
-@pytest.mark.parametrize("name,meta", _torch_cases(), ids=[n for n, _ in _torch_cases()])
-def test_matches_torch(name, meta):
+@pytest.mark.parametrize("case", torch_cases("torch_conv.npz"), ids=str)
+def test_matches_torch(case):
     """Against outputs recorded from torch.nn.functional (tests/make_torch_conv_fixtures.py)."""
-    with np.load(TORCH) as data:
-        x, w, b, y = (data[f"{name}/{k}"] for k in "xwby")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["kwargs"].items()}
-    fn = jaxconv.conv if meta["op"] == "conv" else jaxconv.conv_transpose
+    x, w, b, y = (case[k] for k in "xwby")
+    fn = getattr(jaxconv, case.op)
     with jax.enable_x64(True):
-        got = fn(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b), **kw)
+        got = fn(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b), **case.kwargs)
         assert got.shape == y.shape
         np.testing.assert_allclose(np.asarray(got), y, rtol=1e-10, atol=1e-10)
 

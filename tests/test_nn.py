@@ -41,6 +41,26 @@ def test_glorot_uniform_bound_and_spread(shape):
     np.testing.assert_allclose(w4, 4 * w, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("init,scale,mode", [
+    (nn.glorot_uniform, 1.0, "fan_avg"), (nn.glorot_uniform_sigmoid, 16.0, "fan_avg"),
+    (nn.he_normal, 2.0, "fan_in")])
+@pytest.mark.parametrize("shape", [(8, 64, 3), (64, 8, 3), (16, 4, 3, 2, 2)])
+def test_initializer_variance_uses_channels_first_fans(init, scale, mode, shape):
+    """Each initialiser has variance scale / fan with the fans of compute_fans
+    (C_in on axis 1, C_out on axis 0, the receptive field counted): swapping
+    C_in and C_out changes fan_in, and a 3-d kernel counts all three taps."""
+    fan_in, fan_out = nn.compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
+    keys = jax.random.split(KEY, 40)
+    big = np.asarray(jax.vmap(lambda k: init(k, shape))(keys), np.float64).ravel()
+    np.testing.assert_allclose(big.std(), math.sqrt(scale / fan), rtol=0.03)
+    if mode == "fan_avg":  # uniform: bounded by sqrt(3 * variance) and fills the interval
+        bound = math.sqrt(3 * scale / fan)
+        assert np.abs(big).max() <= bound and np.abs(big).max() > 0.99 * bound
+    else:  # untruncated normal: tails beyond 3 std exist
+        assert np.abs(big).max() > 3.5 * math.sqrt(scale / fan)
+
+
 def test_he_normal_std_and_zeros():
     shape = (64, 32, 3, 3)
     w = np.asarray(nn.he_normal(KEY, shape))
@@ -59,6 +79,8 @@ def test_initializer_errors():
         nn.glorot_uniform(KEY, (3, 3), jnp.int32)
     with pytest.raises(TypeError, match=r"he_normal: key must be a jax PRNG key .*got int"):
         nn.he_normal(0, (3, 3))
+    with pytest.raises(ValueError, match=r"glorot_uniform: shape must have at least 2 dims"):
+        nn.glorot_uniform(KEY, (7,))
 
 
 # --------------------------------------------------------------------------
@@ -101,17 +123,17 @@ def test_parameter_free_layers():
 
 
 def test_layer_errors():
-    with pytest.raises(ValueError, match=r"nn.Conv: c_out must be a positive int; got c_out=0"):
+    with pytest.raises(ValueError, match=r"nn.Conv: out_features must be a positive int; got out_features=0"):
         nn.Conv(1, 0, 5)
     with pytest.raises(TypeError, match=r"nn.Conv: kernel must be an int or a tuple of 1-3 ints"):
         nn.Conv(1, 2, "5")
     with pytest.raises(ValueError, match=r"nn.Conv: stride must be >= 1"):
         nn.Conv(1, 2, 5, stride=0)
-    with pytest.raises(ValueError, match=r"nn.Conv: groups must divide c_in and c_out"):
+    with pytest.raises(ValueError, match=r"nn.Conv: groups must divide the input channels; got groups=2 and C_in=3; in_features=3, out_features=4"):
         nn.Conv(3, 4, 3, groups=2)
     with pytest.raises(TypeError, match=r"nn.Dense: in_features must be a positive int; got 2.5"):
         nn.Dense(2.5, 3)
-    with pytest.raises(ValueError, match=r"nn.MaxPool: window must be a positive int"):
+    with pytest.raises(ValueError, match=r"nn.MaxPool: window must be >= 1 in every dim"):
         nn.MaxPool(0)
     dense = nn.Dense(400, 10)
     p = dense.init(KEY)
@@ -197,7 +219,7 @@ def test_lenet_parameter_counts_and_shapes(variant, count, shapes):
     assert nn.count_params(p) == count
     assert jax.tree.map(jnp.shape, p) == shapes
     assert lenet.infer_variant(p) == variant
-    logits = lenet.apply(p, jnp.zeros((3, 1, 28, 28)))
+    logits = jax.jit(lenet.apply)(p, jnp.zeros((3, 1, 28, 28)))
     assert logits.shape == (3, 10) and logits.dtype == jnp.float32
 
 
@@ -218,3 +240,261 @@ def test_lenet_errors():
         lenet.apply(p, jnp.zeros((2, 28, 28)))
     with pytest.raises(ValueError, match=r"lenet.apply: params match no LeNet variant"):
         lenet.apply({"conv1": p["conv1"]}, jnp.zeros((2, 1, 28, 28)))
+
+
+# --------------------------------------------------------------------------
+# Construction-time validation and the rank of a layer
+# --------------------------------------------------------------------------
+
+BAD_LAYERS = [
+    (lambda: nn.MaxPool(3, padding=2), ValueError, r"nn.MaxPool: padding must be at most half the window"),
+    (lambda: nn.MaxPool((2, 2), stride=(1, 1, 1)), ValueError, r"nn.MaxPool: the per-dim options must agree on the number of spatial dims"),
+    (lambda: nn.MaxPool(2, ceil_mode=1), TypeError, r"nn.MaxPool: ceil_mode must be a bool"),
+    (lambda: nn.AvgPool(2, count_include_pad="yes"), TypeError, r"nn.AvgPool: count_include_pad must be a bool"),
+    (lambda: nn.AvgPool(2, divisor=0), ValueError, r"nn.AvgPool: divisor must be >= 1"),
+    (lambda: nn.AvgPool(2, padding="full"), ValueError, r"nn.AvgPool: padding must be .* one of 'valid', 'same'; got 'full'"),
+    (lambda: nn.LpPool(0, 2), ValueError, r"nn.LpPool: p must be a finite number > 0"),
+    (lambda: nn.LpPool(2, 2, stride=0), ValueError, r"nn.LpPool: stride must be >= 1"),
+    (lambda: nn.WeightedPool(3, padding=2), ValueError, r"nn.WeightedPool: padding must be at most half"),
+    (lambda: nn.AdaptiveAvgPool(0), ValueError, r"nn.AdaptiveAvgPool: output_size cannot be produced"),
+    (lambda: nn.AdaptiveMaxPool((2, 2.5)), TypeError, r"nn.AdaptiveMaxPool: output_size\[1\] must be an integer"),
+    (lambda: nn.AdaptiveMaxPool((2, 2), ndim=3), ValueError, r"nn.AdaptiveMaxPool: the per-dim options must agree"),
+    (lambda: nn.Upsample(0), ValueError, r"nn.Upsample: factor must be >= 1"),
+    (lambda: nn.GlobalAvgPool(ndim=4), ValueError, r"nn.GlobalAvgPool: ndim must be 1, 2 or 3; got ndim=4"),
+    (lambda: nn.Conv(1, 2, 3, padding_mode="mirror"), ValueError, r"nn.Conv: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular'; got 'mirror'"),
+    (lambda: nn.Conv(1, 2, 3, method=3), TypeError, r"nn.Conv: method must be an algorithm name or a mapping"),
+    (lambda: nn.Conv(1, 2, 3, precision="ultra"), ValueError, r"nn.Conv: precision must be None, a jax.lax.Precision or one of .*got 'ultra'"),
+    (lambda: nn.ConvTranspose(1, 2, 3, precision=3), TypeError, r"nn.ConvTranspose: precision must be None, a jax.lax.Precision or a string"),
+    (lambda: nn.Conv(1, 2, (3, 3), ndim=3), ValueError, r"nn.Conv: the per-dim options must agree .*ndim=3, kernel=\(3, 3\)"),
+    (lambda: nn.Conv(1, 2, 3, padding="half"), ValueError, r"nn.Conv: padding must be"),
+    (lambda: nn.Conv(1, 2, 3, w_init="glorot"), TypeError, r"nn.Conv: w_init must be an initialiser"),
+    (lambda: nn.Conv(1, 2, 3, dtype=jnp.int32), TypeError, r"nn.Conv: dtype must be floating point"),
+    (lambda: nn.ConvTranspose(2, 2, 3, stride=2, output_padding=2), ValueError, r"nn.ConvTranspose: output_padding must be smaller than stride or dilation"),
+    (lambda: nn.ConvTranspose(3, 2, 3, groups=2), ValueError, r"nn.ConvTranspose: groups must divide the input channels"),
+    (lambda: nn.ConvTranspose(2, 2, 3, bias=1), TypeError, r"nn.ConvTranspose: bias must be a bool"),
+    (lambda: nn.Dense(2, 3, bias=None), TypeError, r"nn.Dense: bias must be a bool"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(BAD_LAYERS)))
+def test_layers_validate_every_option_at_construction(i):
+    make, exc, match = BAD_LAYERS[i]
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_layer_and_op_raise_the_same_error_type():
+    x = jnp.zeros((1, 1, 4, 4))
+    for make_layer, call_op in [(lambda: nn.MaxPool(2.5), lambda: jaxconv.max_pool(x, 2.5)),
+                                (lambda: nn.AvgPool(2, stride=0), lambda: jaxconv.avg_pool(x, 2, stride=0)),
+                                (lambda: nn.Upsample("2"), lambda: jaxconv.upsample(x, "2"))]:
+        with pytest.raises((TypeError, ValueError)) as layer_err:
+            make_layer()
+        with pytest.raises((TypeError, ValueError)) as op_err:
+            call_op()
+        assert layer_err.type is op_err.type
+        # The same argument is named, with the same received value.
+        layer_msg, op_msg = (str(e.value).split(": ", 1)[1] for e in (layer_err, op_err))
+        assert layer_msg.split(" must ")[0] == op_msg.split(" must ")[0]
+        assert layer_msg.split("; got ")[1] == op_msg.split("; got ")[1]
+
+
+def test_int_options_broadcast_and_rank_comes_from_tuples_or_ndim():
+    assert nn.Conv(1, 2, 3).param_shapes["w"] == (2, 1, 3, 3)  # every option an int: 2-d
+    assert nn.Conv(1, 2, 3, ndim=1).param_shapes["w"] == (2, 1, 3)
+    assert nn.Conv(1, 2, 3, ndim=3).param_shapes["w"] == (2, 1, 3, 3, 3)
+    assert nn.Conv(1, 2, 3, stride=(1, 2, 1)).param_shapes["w"] == (2, 1, 3, 3, 3)
+    assert nn.ConvTranspose(1, 2, (2,)).param_shapes["w"] == (1, 2, 2)
+    conv = nn.Conv(1, 2, (3, 1), stride=2, padding=[1, 0])
+    assert (conv.stride, conv.padding, conv.ndim) == ((2, 2), ((1, 1), (0, 0)), 2)
+    hash(conv)  # lists were normalised to tuples
+    # A parameter-free layer given only ints applies to any rank ...
+    for shape in [(1, 2, 8), (1, 2, 8, 8), (1, 2, 4, 4, 4)]:
+        x = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
+        np.testing.assert_array_equal(nn.MaxPool(2).apply({}, x), jaxconv.max_pool(x, 2))
+    # ... and one whose rank is fixed says so when the input does not match.
+    with pytest.raises(ValueError, match=r"nn.MaxPool.apply: x must have 2 spatial dims"):
+        nn.MaxPool((2, 2)).apply({}, jnp.zeros((1, 2, 8)))
+    with pytest.raises(ValueError, match=r"nn.Upsample.apply: x must have 1 spatial dims"):
+        nn.Upsample(2, ndim=1).apply({}, jnp.zeros((1, 2, 8, 8)))
+
+
+# --------------------------------------------------------------------------
+# The toolbox layers against their ops
+# --------------------------------------------------------------------------
+
+
+def test_conv_transpose_layer_matches_op():
+    layer = nn.ConvTranspose(4, 6, (3, 2), stride=2, padding=1, output_padding=1, groups=2)
+    p = layer.init(KEY)
+    assert jax.tree.map(jnp.shape, p) == {"w": (4, 3, 3, 2), "b": (6,)}
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 5, 4))
+    want = jaxconv.conv_transpose(x, p["w"], p["b"], stride=2, padding=1, output_padding=1,
+                                  groups=2)
+    np.testing.assert_allclose(layer.apply(p, x), want, rtol=1e-6)
+    assert want.shape == (2, 6, 10, 7)  # (D-1)*2 - 2 + k + 1
+
+
+def test_pool_and_resampling_layers():
+    """Each layer against a plain-numpy statement of what it computes (one jit for all)."""
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 3, 6, 6))
+    wp = nn.WeightedPool(3, stride=1, padding=1)
+    layers = {"lp": nn.LpPool(2, 2), "aavg": nn.AdaptiveAvgPool((2, 3)),
+              "amax": nn.AdaptiveMaxPool((None, 2)), "gavg": nn.GlobalAvgPool(),
+              "gmax": nn.GlobalMaxPool(), "up": nn.Upsample((2, 1))}
+    p = wp.init(KEY)
+    assert wp.has_params and p["w"].shape == (3, 3)
+
+    @jax.jit
+    def run(x, p):
+        out = {k: layer.apply({}, x) for k, layer in layers.items()}
+        out["wp"] = wp.apply(p, x)
+        out["wp_grad"] = jax.grad(lambda q: jnp.sum(wp.apply(q, x) * x))(p)["w"]
+        return out
+
+    got = run(x, p)
+    xn = np.asarray(x, np.float64)
+    blocks = lambda a, bh, bw: a.reshape(2, 3, a.shape[2] // bh, bh, a.shape[3] // bw, bw)
+    padded = np.pad(xn, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = {
+        "lp": np.sqrt((blocks(xn, 2, 2) ** 2).sum((3, 5))),
+        "aavg": blocks(xn, 3, 2).mean((3, 5)),
+        "amax": blocks(xn, 1, 3).max((3, 5)),
+        "gavg": xn.mean((2, 3)),
+        "gmax": xn.max((2, 3)),
+        "up": np.repeat(xn, 2, axis=2),
+        # A uniform window is average pooling with the zero padding counted.
+        "wp": sum(padded[:, :, i:i + 6, j:j + 6] for i in range(3) for j in range(3)) / 9,
+    }
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=1e-5, err_msg=k)
+    assert got["wp_grad"].shape == (3, 3) and np.isfinite(np.asarray(got["wp_grad"])).all()
+    for layer in layers.values():
+        assert not layer.has_params and layer.init(KEY) == {}
+
+
+def test_conv_passes_non_default_options_to_the_op(monkeypatch):
+    """padding_mode / method / precision reach jaxconv.conv only when not the default
+    (so the op's own defaults apply otherwise)."""
+    calls = []
+
+    def record(x, w, b=None, **kwargs):
+        calls.append(kwargs)
+        return x
+
+    from jaxconv.nn import conv as conv_module
+    monkeypatch.setattr(conv_module, "_conv", record)
+    monkeypatch.setattr(conv_module, "_conv_transpose", record)
+    x = jnp.zeros((1, 1, 5, 5))
+    for layer in (nn.Conv(1, 1, 3), nn.ConvTranspose(1, 1, 3)):
+        layer.apply(layer.init(KEY), x)
+    assert [sorted(set(c) - {"stride", "padding", "dilation", "groups", "output_padding"})
+            for c in calls] == [[], []]
+    calls.clear()
+    hi = jax.lax.Precision.HIGHEST
+    layer = nn.Conv(1, 1, 3, padding_mode="circular", method={"forward": "xla"}, precision="highest")
+    layer.apply(layer.init(KEY), x)
+    nn.ConvTranspose(1, 1, 3, method="xla").apply(layer.init(KEY), x)
+    assert calls[0]["padding_mode"] == "circular" and calls[0]["precision"] is hi
+    assert calls[0]["method"] == {"forward": "xla"}
+    assert calls[1]["method"] == "xla" and "precision" not in calls[1]
+    hash(layer)  # a mapping method is stored hashably
+
+
+def test_unet_trains():
+    """A small U-Net (conv, pool, transposed conv, skip concatenation) lowers the loss
+    of a synthetic segmentation task (mask = where a smoothed image is positive)."""
+    import optax
+
+    enc = nn.sequential(nn.Conv(1, 4, 3, padding=1), nn.ReLU())
+    down = nn.sequential(nn.MaxPool(2), nn.Conv(4, 8, 3, padding=1), nn.ReLU())
+    up = nn.ConvTranspose(8, 4, 2, stride=2)
+    head = nn.Conv(8, 1, 1)
+    parts = {"enc": enc, "down": down, "up": up, "head": head}
+
+    def unet(params, x):
+        e = enc.apply(params["enc"], x)
+        u = up.apply(params["up"], down.apply(params["down"], e))
+        return head.apply(params["head"], jnp.concatenate([e, u], axis=1))
+
+    k1, k2 = jax.random.split(jax.random.PRNGKey(3))
+    x = jax.random.normal(k1, (8, 1, 16, 16))
+    smooth = jaxconv.avg_pool(x, 3, stride=1, padding=1)
+    y = (smooth > 0).astype(jnp.float32)
+    params = {name: part.init(jax.random.fold_in(k2, i)) for i, (name, part) in enumerate(parts.items())}
+    opt = optax.sgd(0.5)
+    state = opt.init(params)
+
+    def loss_fn(p):
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(unet(p, x), y))
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        updates, s = opt.update(g, s)
+        return optax.apply_updates(p, updates), s, loss
+
+    losses = []
+    for _ in range(15):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    assert unet(params, x).shape == (8, 1, 16, 16)
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+# --------------------------------------------------------------------------
+# Locally connected, tiled and separable layers
+# --------------------------------------------------------------------------
+
+
+def test_unshared_layers_shapes_init_and_errors():
+    lc = nn.LocallyConnected(3, 4, 3, input_size=(8, 7), stride=(1, 2), padding=1)
+    assert lc.out_spatial == (8, 4)
+    p = lc.init(KEY)
+    assert jax.tree.map(jnp.shape, p) == {"w": (8, 4, 4, 3, 3, 3), "b": (4, 8, 4)}
+    w = np.asarray(p["w"])
+    # Each position's kernel is one glorot draw with the fans of a (4, 3, 3, 3) kernel.
+    bound = math.sqrt(6 / ((3 + 4) * 9))
+    assert np.abs(w).max() <= bound
+    np.testing.assert_allclose(w.std(), bound / math.sqrt(3), rtol=0.05)
+    assert not np.allclose(w[0, 0], w[0, 1])
+    assert jax.tree.map(jnp.shape, nn.TiledConv(2, 5, (3,), tile=4).init(KEY)) == {
+        "w": (4, 5, 2, 3), "b": (5,)}
+    sep = nn.SeparableConv(3, 8, (3, 3, 3), depth_multiplier=2, bias=False)
+    assert jax.tree.map(jnp.shape, sep.init(KEY)) == {
+        "w_depthwise": (6, 1, 3, 3, 3), "w_pointwise": (8, 6, 1, 1, 1)}
+    with pytest.raises(ValueError, match=r"nn.LocallyConnected: the \(dilated\) kernel is larger than the padded input"):
+        nn.LocallyConnected(1, 1, 5, input_size=3)
+    with pytest.raises(TypeError, match=r"input_size"):
+        nn.LocallyConnected(1, 1, 3)
+    with pytest.raises(ValueError, match=r"nn.TiledConv: tile must be >= 1"):
+        nn.TiledConv(1, 1, 3, tile=0)
+    with pytest.raises(ValueError, match=r"nn.SeparableConv: depth_multiplier must be a positive int"):
+        nn.SeparableConv(1, 1, 3, depth_multiplier=0)
+
+
+def test_unshared_layers_call_their_ops(monkeypatch):
+    """Each layer hands its parameters and options to its op (jaxconv._src.local)."""
+    import sys
+    import types
+
+    calls = {}
+    fake = types.ModuleType("jaxconv._src.local")
+    for name in ("local_conv", "tiled_conv", "depthwise_separable_conv"):
+        setattr(fake, name, lambda *args, _name=name, **kw: calls.setdefault(_name, (args, kw)))
+    monkeypatch.setitem(sys.modules, "jaxconv._src.local", fake)
+    x = jnp.zeros((1, 2, 6, 6))
+    lc = nn.LocallyConnected(2, 3, 3, input_size=6, dilation=2)
+    tc = nn.TiledConv(2, 3, 3, tile=(2, 1), stride=2)
+    sc = nn.SeparableConv(2, 3, 3, padding="same")
+    for layer in (lc, tc, sc):
+        layer.apply(layer.init(KEY), x)
+    args, kw = calls["local_conv"]
+    assert args[1].shape == (2, 2, 3, 2, 3, 3) and args[2].shape == (3, 2, 2)
+    assert kw == {"stride": (1, 1), "padding": ((0, 0), (0, 0)), "dilation": (2, 2)}
+    args, kw = calls["tiled_conv"]
+    assert args[1].shape == (2, 1, 3, 2, 3, 3) and kw["tile"] == (2, 1) and kw["stride"] == (2, 2)
+    args, kw = calls["depthwise_separable_conv"]
+    assert [a.shape for a in args[1:]] == [(2, 1, 3, 3), (3, 2, 1, 1), (3,)]
+    assert kw["padding"] == "same"

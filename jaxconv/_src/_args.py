@@ -1,9 +1,11 @@
-"""Argument normalisation, output-shape arithmetic and argument errors.
+"""Argument normalisation and argument errors.
 
 This is the one place that turns the user's ``stride`` / ``padding`` /
-``dilation`` / ``window`` arguments into static, hashable tuples, computes
-output shapes, and raises the errors a user sees. Every op validates here
-before it traces anything, so a bad argument never reaches XLA.
+``dilation`` / ``window`` arguments into static, hashable tuples and raises
+the errors a user sees; the size arithmetic it applies lives in
+:mod:`~jaxconv._src.geometry`. Every op (and every ``jaxconv.nn`` layer, at
+construction) validates here before it traces anything, so a bad argument
+never reaches XLA.
 
 Error messages follow one pattern: ``jaxconv.<fn>: <argument> <what was
 expected>; got <what was received>``.
@@ -13,15 +15,26 @@ from __future__ import annotations
 
 import numbers
 import operator
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .geometry import ConvGeometry, Pair, PoolGeometry, same_pads, window_output_size
+from . import geometry as _geo
+from .geometry import ConvGeometry, Pair, PoolGeometry
+
+# Static tables of a pool geometry, defined in geometry.py (re-exported for pool.py).
+from .geometry import adaptive_bounds as adaptive_bounds
+from .geometry import pool_divisor as pool_divisor
+from .geometry import pool_padding_taps as pool_padding_taps
 
 PADDING_STRINGS = ("valid", "same", "full")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: A padding option: an int, one int or ``(lo, hi)`` pair per dim, or a string.
+PaddingOption = int | str | Sequence[int | Sequence[int]]
 
 
 # --------------------------------------------------------------------------
@@ -29,20 +42,39 @@ PADDING_STRINGS = ("valid", "same", "full")
 # --------------------------------------------------------------------------
 
 
-def is_int(v: Any) -> bool:
+def is_int(v: object) -> bool:
     """True for Python and NumPy integers, False for bools (``True`` is not a size)."""
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-_is_int = is_int
+def _is_real(v: object) -> bool:
+    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(
+        v, (bool, np.bool_)
+    )
 
 
 def _as_int(fn: str, name: str, v: Any) -> int:
-    if not _is_int(v):
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an integer; got {v!r} of type {type(v).__name__}"
-        )
+    if not is_int(v):
+        raise TypeError(f"jaxconv.{fn}: {name} must be an integer; got {v!r} of type "
+                        f"{type(v).__name__}")
     return operator.index(v)
+
+
+def positive_int(fn: str, name: str, v: Any) -> int:
+    """An int >= 1 (a channel count, ``groups``, a number of dims)."""
+    if not is_int(v):
+        raise TypeError(f"jaxconv.{fn}: {name} must be a positive int; got {v!r} of type "
+                        f"{type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"jaxconv.{fn}: {name} must be a positive int; got {name}={v}")
+    return operator.index(v)
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"jaxconv.{fn}: {name} must be a bool; got {value!r} of type "
+                        f"{type(value).__name__}")
+    return bool(value)
 
 
 def _from_numpy(value: Any) -> Any:
@@ -52,120 +84,147 @@ def _from_numpy(value: Any) -> Any:
     return value
 
 
+def _dims(ndim: int | None) -> str:
+    return "ints (one per spatial dim)" if ndim is None else f"{ndim} ints"
+
+
 def int_tuple(fn: str, name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
-    """Normalises an int-or-sequence argument to one int per spatial dim.
+    """An int (broadcast to every dim) or a sequence of ``ndim`` ints, each >= ``minimum``,
+    as a tuple of ``ndim`` Python ints (``fn`` and ``name`` are for the error message)."""
+    return cast(tuple[int, ...], int_option(fn, name, value, ndim, minimum=minimum))
 
-    Args:
-      fn: public function name, for the error message.
-      name: argument name, for the error message.
-      value: an int (broadcast to every dim) or a sequence of ``ndim`` ints.
-      ndim: number of spatial dims.
-      minimum: smallest allowed value.
 
-    Returns:
-      A tuple of ``ndim`` Python ints.
-    """
+def int_option(
+    fn: str, name: str, value: Any, ndim: int | None, *, minimum: int
+) -> int | tuple[int, ...]:
+    """:func:`int_tuple` where the number of spatial dims may not be known yet
+    (``ndim=None``, a layer whose rank comes from its input): an int is then
+    validated and returned as an int, a sequence as a tuple of its length."""
     value = _from_numpy(value)
-    if _is_int(value):
-        values = (operator.index(value),) * ndim
+    if is_int(value):
+        values: tuple[int, ...] = (operator.index(value),) * (1 if ndim is None else ndim)
     elif isinstance(value, (tuple, list)):
-        if len(value) != ndim:
-            raise ValueError(
-                f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints "
-                f"(one per spatial dim); got {value!r} of length {len(value)}"
-            )
+        if ndim is not None and len(value) != ndim:
+            raise ValueError(f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints "
+                             f"(one per spatial dim); got {value!r} of length {len(value)}")
         values = tuple(_as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
     else:
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an int or a sequence of {ndim} ints; "
-            f"got {value!r} of type {type(value).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: {name} must be an int or a sequence of {_dims(ndim)}; got "
+                        f"{value!r} of type {type(value).__name__}")
     for i, v in enumerate(values):
         if v < minimum:
-            raise ValueError(
-                f"jaxconv.{fn}: {name} must be >= {minimum} in every dim; "
-                f"got {name}={value!r} (dim {i} is {v})"
-            )
-    return values
+            raise ValueError(f"jaxconv.{fn}: {name} must be >= {minimum} in every dim; got "
+                             f"{name}={value!r} (dim {i} is {v})")
+    return values[0] if ndim is None and is_int(value) else values
 
 
 def padding_pairs(
     fn: str,
     padding: Any,
-    ndim: int,
+    ndim: int | None,
     *,
     allow_strings: Sequence[str] = PADDING_STRINGS,
-) -> tuple[Pair, ...] | str:
-    """Normalises a padding argument.
-
-    Accepted forms: an int (same on both sides of every dim), a sequence of
-    ``ndim`` ints (same on both sides of that dim), a sequence of ``ndim``
-    ``(lo, hi)`` pairs, or one of ``allow_strings`` (returned lower-cased, to be
-    resolved by the caller, which knows the kernel and stride).
-
-    Returns:
-      A tuple of ``ndim`` ``(lo, hi)`` pairs of non-negative ints, or a string.
-    """
+) -> tuple[Pair, ...] | str | int:
+    """Normalises a padding argument: an int (both sides of every dim), ``ndim`` ints
+    (both sides of each dim) or ``(lo, hi)`` pairs, to ``ndim`` ``(lo, hi)`` pairs; or
+    one of ``allow_strings``, returned lower-cased for :func:`resolve_padding`. With
+    ``ndim=None`` (rank not known yet) an int padding stays an int."""
     padding = _from_numpy(padding)
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in allow_strings:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, "
-                f"or one of {', '.join(repr(s) for s in allow_strings)}; got {padding!r}"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, "
+                             f"hi) pairs, or one of {', '.join(repr(s) for s in allow_strings)}; "
+                             f"got {padding!r}")
         return mode
-    if _is_int(padding):
-        pairs = ((operator.index(padding),) * 2,) * ndim
+    if is_int(padding):
+        pairs: tuple[Pair, ...] = ((operator.index(padding),) * 2,) * (ndim or 1)
     elif isinstance(padding, (tuple, list)):
-        if len(padding) != ndim:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must give one entry per spatial dim ({ndim}); "
-                f"got {padding!r} of length {len(padding)}"
-            )
+        if ndim is not None and len(padding) != ndim:
+            raise ValueError(f"jaxconv.{fn}: padding must give one entry per spatial dim ({ndim}); "
+                             f"got {padding!r} of length {len(padding)}")
         out = []
         for i, p in enumerate(padding):
-            if _is_int(p):
+            if is_int(p):
                 out.append((operator.index(p),) * 2)
             elif isinstance(p, (tuple, list)) and len(p) == 2:
                 out.append(
                     (_as_int(fn, f"padding[{i}][0]", p[0]), _as_int(fn, f"padding[{i}][1]", p[1]))
                 )
             else:
-                raise TypeError(
-                    f"jaxconv.{fn}: padding[{i}] must be an int or a (lo, hi) pair of ints; got {p!r}"
-                )
+                raise TypeError(f"jaxconv.{fn}: padding[{i}] must be an int or a (lo, hi) pair of "
+                                f"ints; got {p!r}")
         pairs = tuple(out)
     else:
-        raise TypeError(
-            f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) pairs, or a "
-            f"string; got {padding!r} of type {type(padding).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: padding must be an int, a sequence of ints or (lo, hi) "
+                        f"pairs, or a string; got {padding!r} of type {type(padding).__name__}")
     for i, (lo, hi) in enumerate(pairs):
         if lo < 0 or hi < 0:
-            raise ValueError(
-                f"jaxconv.{fn}: padding must be non-negative; got padding={padding!r} "
-                f"(dim {i} is ({lo}, {hi}))"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding must be non-negative; got padding={padding!r} "
+                             f"(dim {i} is ({lo}, {hi}))")
+    if ndim is None and is_int(padding):
+        return operator.index(padding)
     return tuple((int(lo), int(hi)) for lo, hi in pairs)
 
 
+def resolve_padding(
+    pads: tuple[Pair, ...] | str,
+    in_spatial: Sequence[int],
+    k_eff: Sequence[int],
+    stride: Sequence[int],
+) -> tuple[Pair, ...]:
+    """The one padding-string resolver: explicit ``(lo, hi)`` pairs as they are,
+    a string (from :func:`padding_pairs`) as the pairs it means for this input,
+    dilated kernel and stride (:func:`~jaxconv._src.geometry.mode_pads`)."""
+    if isinstance(pads, str):
+        return tuple(_geo.mode_pads(pads, n, ke, s) for n, ke, s in zip(in_spatial, k_eff, stride))
+    return pads
+
+
+def spatial_rank(fn: str, ndim: Any, **options: Any) -> int | None:
+    """The number of spatial dims a layer's options fix, or None: ``ndim`` (if given) and
+    the length of every sequence among ``options`` must agree; ints and strings fit any."""
+    known: dict[str, int] = {}
+    if ndim is not None:
+        known["ndim"] = positive_int(fn, "ndim", ndim)
+        if known["ndim"] > 3:
+            raise ValueError(f"jaxconv.{fn}: ndim must be 1, 2 or 3; got ndim={ndim}")
+    for name, value in options.items():
+        value = _from_numpy(value)
+        if isinstance(value, (tuple, list)):
+            if not 1 <= len(value) <= 3:
+                raise ValueError(f"jaxconv.{fn}: {name} must be an int or a sequence of 1-3 ints "
+                                 f"(one per spatial dim); got {value!r}")
+            known[name] = len(value)
+    if len(set(known.values())) > 1:
+        got = ", ".join(f"{k}={options.get(k, ndim)!r}" for k in known)
+        raise ValueError(f"jaxconv.{fn}: the per-dim options must agree on the number of spatial "
+                         f"dims; got {got}")
+    return next(iter(known.values()), None)
+
+
 # --------------------------------------------------------------------------
-# Arrays
+# Arrays, keys, strings
 # --------------------------------------------------------------------------
 
 
-def as_array(fn: str, name: str, a: Any) -> jnp.ndarray:
+def as_array(fn: str, name: str, a: Any) -> jax.Array:
     """Converts an array-like to a JAX array, with a clear error for non-arrays."""
     if a is None:
         raise TypeError(f"jaxconv.{fn}: {name} must be an array; got None")
     try:
         arr = jnp.asarray(a)
     except TypeError as e:
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be an array; got {type(a).__name__} ({e})"
-        ) from None
+        raise TypeError(f"jaxconv.{fn}: {name} must be an array; got {type(a).__name__} "
+                        f"({e})") from None
     return arr
+
+
+def check_key(fn: str, key: Any) -> None:
+    """``key`` must be a JAX PRNG key (a ``jax.Array``)."""
+    if not isinstance(key, jax.Array):
+        raise TypeError(f"jaxconv.{fn}: key must be a jax PRNG key (jax.random.key(0) or "
+                        f"jax.random.PRNGKey(0)); got {type(key).__name__}")
 
 
 def check_floating(fn: str, **arrays: Any) -> None:
@@ -175,9 +234,8 @@ def check_floating(fn: str, **arrays: Any) -> None:
         if a is None:
             continue
         if not jnp.issubdtype(a.dtype, jnp.floating):
-            raise TypeError(
-                f"jaxconv.{fn}: {name} must have a floating-point dtype; got {name}.dtype={a.dtype}"
-            )
+            raise TypeError(f"jaxconv.{fn}: {name} must have a floating-point dtype; got "
+                            f"{name}.dtype={a.dtype}")
         dtypes[name] = a.dtype
     if len(set(dtypes.values())) > 1:
         got = ", ".join(f"{k}.dtype={v}" for k, v in dtypes.items())
@@ -187,16 +245,50 @@ def check_floating(fn: str, **arrays: Any) -> None:
 def check_batched(fn: str, name: str, shape: tuple[int, ...], what: str = "(N, C, *spatial)") -> int:
     """Checks a ``(N, C, *spatial)`` shape with 1-3 spatial dims; returns ``len(spatial)``."""
     if len(shape) not in (3, 4, 5):
-        raise ValueError(
-            f"jaxconv.{fn}: {name} must be {what} with 1, 2 or 3 spatial dims "
-            f"(rank 3, 4 or 5); got {name}.shape={tuple(shape)} (rank {len(shape)})"
-        )
+        raise ValueError(f"jaxconv.{fn}: {name} must be {what} with 1, 2 or 3 spatial dims (rank "
+                         f"3, 4 or 5); got {name}.shape={tuple(shape)} (rank {len(shape)})")
     if any(d < 1 for d in shape[1:]):
-        raise ValueError(
-            f"jaxconv.{fn}: {name} must have non-empty channel and spatial dims; "
-            f"got {name}.shape={tuple(shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: {name} must have non-empty channel and spatial dims; got "
+                         f"{name}.shape={tuple(shape)}")
     return len(shape) - 2
+
+
+def padding_mode(fn: str, mode: Any) -> str:
+    """``padding_mode``: one of ``"zeros"``, ``"reflect"``, ``"replicate"``, ``"circular"``."""
+    if not isinstance(mode, str) or mode not in PADDING_MODES:
+        raise ValueError(f"jaxconv.{fn}: padding_mode must be one of "
+                         f"{', '.join(map(repr, PADDING_MODES))}; got {mode!r}")
+    return mode
+
+
+def conv_method(fn: str, method: Any) -> str | tuple[tuple[str, str], ...]:
+    """``method``: an algorithm name (``"auto"``, ``"xla"``, ...) or a mapping from map
+    name (``"forward"``, ``"input_grad"``, ``"weight_grad"``) to one; returned hashable.
+    Which names exist is the plan's business; this checks the form."""
+    if isinstance(method, str):
+        return method
+    if isinstance(method, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in method.items()
+    ):
+        return tuple(sorted(method.items()))
+    raise TypeError(f"jaxconv.{fn}: method must be an algorithm name or a mapping from map name to "
+                    f"algorithm name; got {method!r}")
+
+
+def precision_arg(fn: str, precision: Any) -> jax.lax.Precision | None:
+    """``precision``: None (JAX's default), a ``jax.lax.Precision`` or its name
+    (``"highest"``, ...); returned as a ``jax.lax.Precision`` or None."""
+    if precision is None or isinstance(precision, jax.lax.Precision):
+        return precision
+    if isinstance(precision, str):
+        try:
+            return jax.lax.Precision(precision.lower())
+        except ValueError:
+            names = ", ".join(repr(p.name.lower()) for p in jax.lax.Precision)
+            raise ValueError(f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or one "
+                             f"of {names}; got {precision!r}") from None
+    raise TypeError(f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or a string; "
+                    f"got {precision!r} of type {type(precision).__name__}")
 
 
 # --------------------------------------------------------------------------
@@ -204,29 +296,36 @@ def check_batched(fn: str, name: str, shape: tuple[int, ...], what: str = "(N, C
 # --------------------------------------------------------------------------
 
 
-def _check_groups(fn: str, groups: Any, c_in: int, c_out: int, x_name: str, w_name: str,
-                  x_shape, w_shape) -> int:
+def check_groups(fn: str, groups: Any, c_in: int, c_out: int, context: str) -> int:
+    """``groups`` >= 1 dividing both channel counts; ``context`` ends the message
+    (the shapes, or a layer's channel arguments)."""
     groups = _as_int(fn, "groups", groups)
     if groups < 1:
         raise ValueError(f"jaxconv.{fn}: groups must be >= 1; got groups={groups}")
     if c_in % groups:
-        raise ValueError(
-            f"jaxconv.{fn}: groups must divide the input channels; got groups={groups} and "
-            f"C_in={c_in}; {x_name}.shape={tuple(x_shape)}, {w_name}.shape={tuple(w_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: groups must divide the input channels; got "
+                         f"groups={groups} and C_in={c_in}; {context}")
     if c_out % groups:
-        raise ValueError(
-            f"jaxconv.{fn}: groups must divide the output channels; got groups={groups} and "
-            f"C_out={c_out}; {x_name}.shape={tuple(x_shape)}, {w_name}.shape={tuple(w_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: groups must divide the output channels; got "
+                         f"groups={groups} and C_out={c_out}; {context}")
     return groups
 
 
-def _check_bias(fn: str, b_shape, c_out: int) -> None:
+def _check_bias(fn: str, b_shape: Sequence[int] | None, c_out: int) -> None:
     if b_shape is not None and tuple(b_shape) != (c_out,):
-        raise ValueError(
-            f"jaxconv.{fn}: b must have shape (C_out,) = ({c_out},); got b.shape={tuple(b_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: b must have shape (C_out,) = ({c_out},); got "
+                         f"b.shape={tuple(b_shape)}")
+
+
+def _check_kernel(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], layout: str) -> int:
+    nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"jaxconv.{fn}: w must be {layout} with {nd} kernel dims to match x; got "
+                         f"w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
+                         f"x.shape={tuple(x_shape)} (rank {len(x_shape)})")
+    if any(d < 1 for d in w_shape):
+        raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
+    return nd
 
 
 def conv_geometry(
@@ -245,47 +344,39 @@ def conv_geometry(
     ``x`` is ``(N, C_in, *D)``, ``w`` is ``(C_out, C_in // groups, *k)``,
     ``b`` is ``(C_out,)`` or None.
     """
-    nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
-    if len(w_shape) != nd + 2:
-        raise ValueError(
-            f"jaxconv.{fn}: w must be (C_out, C_in // groups, *kernel) with {nd} kernel dims to "
-            f"match x; got w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
-            f"x.shape={tuple(x_shape)} (rank {len(x_shape)})"
-        )
-    if any(d < 1 for d in w_shape):
-        raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
+    nd = _check_kernel(fn, x_shape, w_shape, "(C_out, C_in // groups, *kernel)")
+    shapes = f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
     c_in, c_out = x_shape[1], w_shape[0]
-    groups = _check_groups(fn, groups, c_in, c_out, "x", "w", x_shape, w_shape)
+    groups = check_groups(fn, groups, c_in, c_out, shapes)
     if w_shape[1] != c_in // groups:
-        raise ValueError(
-            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
-            f"(C_in // groups = {w_shape[1]}, groups = {groups}); "
-            f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
+                         f"(C_in // groups = {w_shape[1]}, groups = {groups}); {shapes}")
     _check_bias(fn, b_shape, c_out)
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
     D, k = tuple(x_shape[2:]), tuple(w_shape[2:])
-    k_eff = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
-    pads = padding_pairs(fn, padding, nd)
-    if pads == "valid":
-        pads = ((0, 0),) * nd
-    elif pads == "full":
-        pads = tuple((ke - 1, ke - 1) for ke in k_eff)
-    elif pads == "same":
-        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
+    k_eff = tuple(map(_geo.k_eff, k, dilation))
+    mode = padding_pairs(fn, padding, nd)  # not an int: nd is given
+    pads = resolve_padding(mode, D, k_eff, stride)  # type: ignore[arg-type]
     out = tuple(
-        window_output_size(n, ke, s, lo, hi)
+        _geo.window_output_size(n, ke, s, lo, hi)
         for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads)
     )
     if any(o < 1 for o in out):
-        raise ValueError(
-            f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
-            f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
-            f"(dilated {k_eff}), input {D}, padding {pads}; x.shape={tuple(x_shape)}, "
-            f"w.shape={tuple(w_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
+                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
+                         f"(dilated {k_eff}), input {D}, padding {pads}; {shapes}")
     return ConvGeometry(D, k, out, stride, pads, dilation, groups)
+
+
+def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
+                         dilation: tuple[int, ...]) -> None:
+    """PyTorch's rule: ``output_padding < max(stride, dilation)`` in every dim."""
+    for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if op >= max(s, d):
+            raise ValueError(f"jaxconv.{fn}: output_padding must be smaller than stride or "
+                             f"dilation in every dim; got output_padding={output_padding}, "
+                             f"stride={stride}, dilation={dilation} (dim {i})")
 
 
 def conv_transpose_geometry(
@@ -308,75 +399,82 @@ def conv_transpose_geometry(
     Output size per dim: ``(D - 1)*stride - lo - hi + dilation*(k - 1) +
     output_padding + 1``.
     """
-    nd = check_batched(fn, "x", x_shape, "(N, C_in, *spatial)")
-    if len(w_shape) != nd + 2:
-        raise ValueError(
-            f"jaxconv.{fn}: w must be (C_in, C_out // groups, *kernel) with {nd} kernel dims to "
-            f"match x; got w.shape={tuple(w_shape)} (rank {len(w_shape)}) and "
-            f"x.shape={tuple(x_shape)} (rank {len(x_shape)})"
-        )
-    if any(d < 1 for d in w_shape):
-        raise ValueError(f"jaxconv.{fn}: w must have no empty dims; got w.shape={tuple(w_shape)}")
+    nd = _check_kernel(fn, x_shape, w_shape, "(C_in, C_out // groups, *kernel)")
+    shapes = f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
     c_in = x_shape[1]
     if w_shape[0] != c_in:
-        raise ValueError(
-            f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[0]} "
-            f"(w is (C_in, C_out // groups, *k)); x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
-        )
-    groups = _as_int(fn, "groups", groups)
-    if groups < 1:
-        raise ValueError(f"jaxconv.{fn}: groups must be >= 1; got groups={groups}")
-    if c_in % groups:
-        raise ValueError(
-            f"jaxconv.{fn}: groups must divide the input channels; got groups={groups} and "
-            f"C_in={c_in}; x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[0]} (w is "
+                         f"(C_in, C_out // groups, *k)); {shapes}")
+    # C_out = w_shape[1] * groups is a multiple of groups whatever groups is.
+    groups = check_groups(fn, groups, c_in, 0, shapes)
     c_out = w_shape[1] * groups
     _check_bias(fn, b_shape, c_out)
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
     output_padding = int_tuple(fn, "output_padding", output_padding, nd, minimum=0)
-    for i, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
-        if op >= max(s, d):
-            raise ValueError(
-                f"jaxconv.{fn}: output_padding must be smaller than stride or dilation in every "
-                f"dim; got output_padding={output_padding}, stride={stride}, dilation={dilation} "
-                f"(dim {i})"
-            )
+    check_output_padding(fn, output_padding, stride, dilation)
     O, k = tuple(x_shape[2:]), tuple(w_shape[2:])
-    k_eff = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
-    pads = padding_pairs(fn, padding, nd)
-    if pads == "valid":
-        pads = ((0, 0),) * nd
-    elif pads == "full":
-        pads = tuple((ke - 1, ke - 1) for ke in k_eff)
-    if pads == "same":
-        # The adjoint of a "same" conv whose input was D * stride long.
+    k_eff = tuple(map(_geo.k_eff, k, dilation))
+    mode = padding_pairs(fn, padding, nd)
+    if mode == "same":
+        # The adjoint of a "same" conv whose input was O * stride long.
         if any(output_padding):
-            raise ValueError(
-                f"jaxconv.{fn}: padding='same' fixes the output size at D * stride, so "
-                f"output_padding must be 0; got output_padding={output_padding}"
-            )
+            raise ValueError(f"jaxconv.{fn}: padding='same' fixes the output size at D * stride, "
+                             f"so output_padding must be 0; got output_padding={output_padding}")
         D = tuple(o * s for o, s in zip(O, stride))
-        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
+        pads = resolve_padding(mode, D, k_eff, stride)
     else:
+        pads = resolve_padding(mode, O, k_eff, stride)  # type: ignore[arg-type]  # not "same"
         D = tuple(
-            (o - 1) * s - lo - hi + ke + op
-            for o, s, (lo, hi), ke, op in zip(O, stride, pads, k_eff, output_padding)
+            _geo.transpose_output_size(o, ke, s, lo, hi, op)
+            for o, ke, s, (lo, hi), op in zip(O, k_eff, stride, pads, output_padding)
         )
     if any(n < 1 for n in D):
-        raise ValueError(
-            f"jaxconv.{fn}: the padding removes the whole output: expected "
-            f"(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in every dim; "
-            f"got output size {D} from x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}, "
-            f"padding={pads}"
-        )
+        raise ValueError(f"jaxconv.{fn}: the padding removes the whole output: expected "
+                         "(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in "
+                         f"every dim; got output size {D} from {shapes}, padding={pads}")
     return ConvGeometry(D, k, O, stride, pads, dilation, groups)
 
 
 # --------------------------------------------------------------------------
-# Pooling geometry
+# Pooling
 # --------------------------------------------------------------------------
+
+
+def pool_options(
+    fn: str,
+    window: Any,
+    *,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: Any = False,
+    ndim: int | None,
+) -> tuple[Any, Any, Any, Any, bool]:
+    """Validates a pool's options without an input: the checks ``pool_geometry``
+    and the ``nn`` pool layers (at construction) share.
+
+    Returns:
+      ``(window, stride, padding, dilation, ceil_mode)`` normalised as
+      :func:`int_option` / :func:`padding_pairs` do for ``ndim`` (``stride``
+      None stays None: it defaults to the window).
+    """
+    window = int_option(fn, "window", window, ndim, minimum=1)
+    if stride is not None:
+        stride = int_option(fn, "stride", stride, ndim, minimum=1)
+    dilation = int_option(fn, "dilation", dilation, ndim, minimum=1)
+    ceil_mode = check_bool(fn, "ceil_mode", ceil_mode)
+    pads = padding_pairs(fn, padding, ndim, allow_strings=("valid", "same"))
+    if not isinstance(pads, str):
+        # With ndim=None (rank not fixed yet) both are ints; otherwise both are tuples.
+        wins = (window,) if isinstance(window, int) else window
+        pairs = ((pads, pads),) if isinstance(pads, int) else pads
+        for i, ((lo, hi), k) in enumerate(zip(pairs, wins)):
+            if lo > k // 2 or hi > k // 2:
+                raise ValueError(f"jaxconv.{fn}: padding must be at most half the window on each "
+                                 "side (padding <= window // 2, as in PyTorch); got "
+                                 f"padding={padding!r} and window={window} (dim {i})")
+    return window, stride, pads, dilation, ceil_mode
 
 
 def pool_geometry(
@@ -387,81 +485,40 @@ def pool_geometry(
     stride: Any,
     padding: Any,
     dilation: Any = 1,
-    ceil_mode: bool = False,
+    ceil_mode: Any = False,
 ) -> PoolGeometry:
     """Validates pooling arguments (PyTorch semantics) and returns the geometry.
 
-    Output size per dim: ``floor((D + lo + hi - dilation*(k-1) - 1 + (stride-1 if
-    ceil_mode)) / stride) + 1``, less one when ceil_mode makes the last window
-    start past the input and its left padding (PyTorch's rule). Explicit padding
-    may be at most half the window on each side (PyTorch's rule); ``"same"``
-    computes it and ``"valid"`` is zero.
+    Output size per dim: :func:`~jaxconv._src.geometry.pool_output_size`.
+    Explicit padding may be at most half the window on each side (PyTorch's
+    rule); ``"same"`` computes it and ``"valid"`` is zero.
     """
     nd = check_batched(fn, "x", x_shape)
-    window = int_tuple(fn, "window", window, nd, minimum=1)
-    stride = window if stride is None else int_tuple(fn, "stride", stride, nd, minimum=1)
-    dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"jaxconv.{fn}: ceil_mode must be a bool; got {ceil_mode!r}")
+    window, stride, pads, dilation, ceil_mode = pool_options(
+        fn, window, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+        ndim=nd)
+    stride = window if stride is None else stride
     D = tuple(x_shape[2:])
-    k_eff = tuple(d * (k - 1) + 1 for d, k in zip(dilation, window))
-    pads = padding_pairs(fn, padding, nd, allow_strings=("valid", "same"))
-    if pads == "valid":
-        pads = ((0, 0),) * nd
-    elif pads == "same":
-        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(D, k_eff, stride))
-    else:
-        for i, ((lo, hi), k) in enumerate(zip(pads, window)):
-            if lo > k // 2 or hi > k // 2:
-                raise ValueError(
-                    f"jaxconv.{fn}: padding must be at most half the window on each side "
-                    f"(padding <= window // 2, as in PyTorch); got padding={padding!r} and "
-                    f"window={window} (dim {i})"
-                )
+    k_eff = tuple(map(_geo.k_eff, window, dilation))
+    pads = resolve_padding(pads, D, k_eff, stride)
     out, extra = [], []
     for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads):
-        span = n + lo + hi - ke
-        if span < 0:
-            raise ValueError(
-                f"jaxconv.{fn}: the (dilated) window is larger than the padded input: expected "
-                f"dilation*(window-1)+1 <= D+lo+hi in every dim; got window {window} (dilated "
-                f"{k_eff}), padding {pads}, x.shape={tuple(x_shape)}"
-            )
-        o = (span + (s - 1 if ceil_mode else 0)) // s + 1
-        if ceil_mode and (o - 1) * s >= n + lo:
-            o -= 1
+        if n + lo + hi < ke:
+            raise ValueError(f"jaxconv.{fn}: the (dilated) window is larger than the padded input: "
+                             "expected dilation*(window-1)+1 <= D+lo+hi in every dim; got window "
+                             f"{window} (dilated {k_eff}), padding {pads}, "
+                             f"x.shape={tuple(x_shape)}")
+        o, e = _geo.pool_output_size(n, ke, s, lo, hi, ceil_mode)
         out.append(o)
-        extra.append(max((o - 1) * s + ke - (n + lo + hi), 0))
-    return PoolGeometry(
-        D, window, tuple(out), stride, pads, dilation, bool(ceil_mode), tuple(extra)
-    )
-
-
-# --------------------------------------------------------------------------
-# Pooling helpers: static tables and the arguments of the other pools
-# --------------------------------------------------------------------------
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(
-        v, (bool, np.bool_)
-    )
-
-
-def check_bool(fn: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"jaxconv.{fn}: {name} must be a bool; got {value!r} of type {type(value).__name__}"
-        )
-    return bool(value)
+        extra.append(e)
+    return PoolGeometry(D, window, tuple(out), stride, pads, dilation, ceil_mode, tuple(extra))
 
 
 def pool_norm(fn: str, p: Any) -> float:
     """The ``p`` of an Lp pool: a finite real number > 0."""
     if not _is_real(p):
-        raise TypeError(
-            f"jaxconv.{fn}: p must be a real number > 0; got {p!r} of type {type(p).__name__}"
-        )
+        raise TypeError(f"jaxconv.{fn}: p must be a real number > 0; got {p!r} of type "
+                        f"{type(p).__name__}")
     p = float(p)
     if not (np.isfinite(p) and p > 0):
         raise ValueError(f"jaxconv.{fn}: p must be a finite number > 0; got p={p!r}")
@@ -478,76 +535,37 @@ def pool_divisor_arg(fn: str, divisor: Any) -> int | None:
     return d
 
 
-def pool_divisor(geom: PoolGeometry, count_include_pad: bool, divisor: int | None) -> np.ndarray:
-    """The divisor of every average-pool output, shape ``out_spatial`` (float64, static).
-
-    PyTorch's rule: with ``count_include_pad`` a window counts the positions it
-    covers inside the padded input ``[-lo, D + hi)`` (the ceil-mode overhang
-    beyond it is never counted); without it only real elements ``[0, D)``.
-    ``divisor`` replaces both.
-    """
-    if divisor is not None:
-        return np.full(geom.out_spatial, float(divisor))
-    out = np.ones((), np.float64)
-    for D, k, O, s, d, (lo, hi) in zip(geom.in_spatial, geom.window, geom.out_spatial,
-                                       geom.stride, geom.dilation, geom.padding):
-        taps = (np.arange(O) * s - lo)[:, None] + d * np.arange(k)[None, :]
-        lo_b, hi_b = (-lo, D + hi) if count_include_pad else (0, D)
-        cnt = ((taps >= lo_b) & (taps < hi_b)).sum(1)
-        out = np.multiply.outer(out, cnt.astype(np.float64))
+def output_size_option(fn: str, output_size: Any, ndim: int | None) -> Any:
+    """Adaptive pools' ``output_size`` before an input is seen: an int >= 1, or one
+    int >= 1 or None (keep the input's size) per dim; returned as an int or a tuple."""
+    output_size = _from_numpy(output_size)
+    if isinstance(output_size, (tuple, list)):
+        if ndim is not None and len(output_size) != ndim:
+            raise ValueError(f"jaxconv.{fn}: output_size must be an int or a sequence of {ndim} "
+                             f"ints or None (one per spatial dim); got {output_size!r} of length "
+                             f"{len(output_size)}")
+        out: Any = tuple(
+            None if v is None else _as_int(fn, f"output_size[{i}]", v)
+            for i, v in enumerate(output_size)
+        )
+    elif is_int(output_size):
+        out = operator.index(output_size)
+    else:
+        raise TypeError(f"jaxconv.{fn}: output_size must be an int or a sequence of {_dims(ndim)} "
+                        f"or None; got {output_size!r} of type {type(output_size).__name__}")
+    if any(o is not None and o < 1 for o in (out if isinstance(out, tuple) else (out,))):
+        raise ValueError(f"jaxconv.{fn}: output_size cannot be produced: every output size must be "
+                         f">= 1; got output_size={output_size!r}")
     return out
-
-
-def pool_padding_taps(geom: PoolGeometry) -> np.ndarray:
-    """Which taps of which window read padding (or the ceil-mode overhang), not
-    the input: bool, shape ``out_spatial + (prod(window),)``, taps in window order."""
-    masks = []
-    for D, k, O, s, d, (lo, _) in zip(geom.in_spatial, geom.window, geom.out_spatial,
-                                      geom.stride, geom.dilation, geom.padding):
-        taps = (np.arange(O) * s - lo)[:, None] + d * np.arange(k)[None, :]
-        masks.append((taps < 0) | (taps >= D))  # (O_d, k_d)
-    nd = len(masks)
-    out = np.zeros(geom.out_spatial + geom.window, bool)
-    for a, m in enumerate(masks):
-        shape = [1] * (2 * nd)
-        shape[a], shape[nd + a] = m.shape
-        out = out | m.reshape(shape)
-    return out.reshape(geom.out_spatial + (-1,))
 
 
 def adaptive_output_size(fn: str, x_shape: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
-    """Adaptive pools' ``output_size``: an int, or one int (or None = keep D) per dim, >= 1."""
+    """Adaptive pools' ``output_size`` for an input: one int >= 1 per spatial dim."""
     nd = check_batched(fn, "x", x_shape)
-    D = tuple(x_shape[2:])
-    output_size = _from_numpy(output_size)
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != nd:
-            raise ValueError(
-                f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None "
-                f"(one per spatial dim); got {output_size!r} of length {len(output_size)}"
-            )
-        out = tuple(
-            n if v is None else _as_int(fn, f"output_size[{i}]", v)
-            for i, (v, n) in enumerate(zip(output_size, D))
-        )
-    elif _is_int(output_size):
-        out = (operator.index(output_size),) * nd
-    else:
-        raise TypeError(
-            f"jaxconv.{fn}: output_size must be an int or a sequence of {nd} ints or None; "
-            f"got {output_size!r} of type {type(output_size).__name__}"
-        )
-    if any(o < 1 for o in out):
-        raise ValueError(
-            f"jaxconv.{fn}: output_size cannot be produced: every output size must be >= 1; "
-            f"got output_size={output_size!r} for x.shape={tuple(x_shape)}"
-        )
-    return out
-
-
-def adaptive_bounds(size: int, out: int) -> list[Pair]:
-    """PyTorch's adaptive windows: ``[floor(i*D/out), ceil((i+1)*D/out))`` for each i."""
-    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+    out = output_size_option(fn, output_size, nd)
+    if isinstance(out, int):
+        return (out,) * nd
+    return tuple(n if o is None else o for o, n in zip(out, x_shape[2:]))
 
 
 def unpool_output_size(
@@ -557,28 +575,20 @@ def unpool_output_size(
     or just ``spatial``, as in PyTorch); checks ``indices`` has ``x``'s shape."""
     nd = check_batched(fn, "x", x_shape)
     if tuple(indices_shape) != tuple(x_shape):
-        raise ValueError(
-            f"jaxconv.{fn}: indices must have the shape of x (the two outputs of "
-            f"max_pool(..., return_indices=True)); got indices.shape={tuple(indices_shape)}, "
-            f"x.shape={tuple(x_shape)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: indices must have the shape of x (the two outputs of "
+                         "max_pool(..., return_indices=True)); got "
+                         f"indices.shape={tuple(indices_shape)}, x.shape={tuple(x_shape)}")
     output_size = _from_numpy(output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 2):
-        raise TypeError(
-            f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or the full "
-            f"shape (N, C, *spatial)); got {output_size!r}"
-        )
+        raise TypeError(f"jaxconv.{fn}: output_size must be a sequence of {nd} spatial sizes (or "
+                        f"the full shape (N, C, *spatial)); got {output_size!r}")
     sizes = tuple(_as_int(fn, f"output_size[{i}]", v) for i, v in enumerate(output_size))
     if len(sizes) == nd + 2:
         if sizes[:2] != tuple(x_shape[:2]):
-            raise ValueError(
-                f"jaxconv.{fn}: output_size (N, C) must match x's; got output_size={sizes}, "
-                f"x.shape={tuple(x_shape)}"
-            )
+            raise ValueError(f"jaxconv.{fn}: output_size (N, C) must match x's; got "
+                             f"output_size={sizes}, x.shape={tuple(x_shape)}")
         sizes = sizes[2:]
     if any(s < 1 for s in sizes):
-        raise ValueError(
-            f"jaxconv.{fn}: output_size cannot be produced: spatial sizes must be >= 1; "
-            f"got output_size={tuple(output_size)}"
-        )
+        raise ValueError(f"jaxconv.{fn}: output_size cannot be produced: spatial sizes must be >= "
+                         f"1; got output_size={tuple(output_size)}")
     return sizes

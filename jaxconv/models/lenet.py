@@ -38,10 +38,12 @@ The networks output logits ``(N, 10)``; apply softmax cross-entropy to train.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .. import nn
 
@@ -106,6 +108,10 @@ def model(variant: str = "lenet5") -> nn.Sequential:
     Returns:
       The layers; ``model(v).init(key)`` and ``model(v).apply(params, x)``
       are what :func:`init` and :func:`apply` call.
+
+    Example:
+      >>> model("lenet5").names[:3]
+      ('conv1', 'tanh1', 'pool1')
     """
     variant = _check_variant("model", variant)
     if variant not in _MODELS:
@@ -113,7 +119,7 @@ def model(variant: str = "lenet5") -> nn.Sequential:
     return _MODELS[variant]
 
 
-def init(key: jax.Array, variant: str = "lenet5") -> dict:
+def init(key: jax.Array, variant: str = "lenet5") -> dict[str, dict[str, jax.Array]]:
     """Fresh LeNet parameters.
 
     Args:
@@ -122,6 +128,12 @@ def init(key: jax.Array, variant: str = "lenet5") -> dict:
 
     Returns:
       Nested dict ``{"conv1": {"w", "b"}, "conv2": ..., "fc1": ..., ...}``.
+
+    Example:
+      >>> import jax
+      >>> from jaxconv import nn
+      >>> nn.count_params(init(jax.random.key(0), "tutorial"))
+      431080
     """
     return model(_check_variant("init", variant)).init(key)
 
@@ -130,7 +142,7 @@ def _shapes(tree: Any) -> Any:
     return jax.tree.map(lambda a: tuple(a.shape), tree)
 
 
-def infer_variant(params: Any) -> str:
+def infer_variant(params: Mapping[str, Any]) -> str:
     """Which variant a parameter tree belongs to, from its structure and shapes.
 
     Args:
@@ -141,6 +153,11 @@ def infer_variant(params: Any) -> str:
 
     Raises:
       ValueError: the tree matches neither variant.
+
+    Example:
+      >>> import jax
+      >>> infer_variant(init(jax.random.key(0), "lenet5"))
+      'lenet5'
     """
     try:
         got = _shapes(params)
@@ -159,7 +176,7 @@ def infer_variant(params: Any) -> str:
     )
 
 
-def apply(params: Any, x: Any, variant: str | None = None) -> jax.Array:
+def apply(params: Mapping[str, Any], x: ArrayLike, variant: str | None = None) -> jax.Array:
     """LeNet forward pass: logits for a batch of 28x28 single-channel images.
 
     Args:
@@ -173,6 +190,11 @@ def apply(params: Any, x: Any, variant: str | None = None) -> jax.Array:
 
     Raises:
       ValueError: ``x`` is not ``(N, 1, 28, 28)``, or ``params`` match no variant.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> apply(init(jax.random.key(0)), jnp.zeros((2, 1, 28, 28))).shape
+      (2, 10)
     """
     variant = infer_variant(params) if variant is None else _check_variant("apply", variant)
     shape = tuple(getattr(x, "shape", ()))

@@ -1,9 +1,12 @@
 """Parameter initialisers and layers as pure ``init`` / ``apply`` pairs.
 
-A layer is a frozen dataclass of static configuration; ``layer.init(key)``
-returns its parameters (a dict of arrays), ``layer.apply(params, x)`` is a
-pure function. :func:`sequential` chains named layers into nested-dict
-parameters (``{"conv1": {"w": ..., "b": ...}, ...}``). No object holds state.
+A layer is a frozen dataclass of static configuration, validated when it is
+constructed; ``layer.init(key)`` returns its parameters (a dict of arrays),
+``layer.apply(params, x)`` is a pure function. :func:`sequential` chains named
+layers into nested-dict parameters (``{"conv1": {"w": ..., "b": ...}, ...}``).
+No object holds state. Modules: ``base`` (the protocol), ``conv``, ``pool``,
+``dense`` (dense, flatten, activations), ``local`` (locally connected, tiled,
+separable), ``sequential``, ``initializers``.
 
     >>> import jax, jaxconv.nn as nn
     >>> net = nn.sequential(("conv1", nn.Conv(1, 6, 5, padding=2)), ("act1", nn.Tanh()),
@@ -14,37 +17,59 @@ parameters (``{"conv1": {"w": ..., "b": ...}, ...}``). No object holds state.
     11926
 """
 
+from .base import Layer as Layer
+from .base import count_params as count_params
+from .conv import Conv as Conv
+from .conv import ConvTranspose as ConvTranspose
+from .dense import Dense as Dense
+from .dense import Flatten as Flatten
+from .dense import ReLU as ReLU
+from .dense import Sigmoid as Sigmoid
+from .dense import Tanh as Tanh
 from .initializers import Initializer as Initializer
 from .initializers import compute_fans as compute_fans
 from .initializers import glorot_uniform as glorot_uniform
 from .initializers import glorot_uniform_sigmoid as glorot_uniform_sigmoid
 from .initializers import he_normal as he_normal
 from .initializers import zeros as zeros
-from .layers import AvgPool as AvgPool
-from .layers import Conv as Conv
-from .layers import Dense as Dense
-from .layers import Flatten as Flatten
-from .layers import Layer as Layer
-from .layers import MaxPool as MaxPool
-from .layers import ReLU as ReLU
-from .layers import Sequential as Sequential
-from .layers import Sigmoid as Sigmoid
-from .layers import Tanh as Tanh
-from .layers import count_params as count_params
-from .layers import sequential as sequential
+from .local import LocallyConnected as LocallyConnected
+from .local import SeparableConv as SeparableConv
+from .local import TiledConv as TiledConv
+from .pool import AdaptiveAvgPool as AdaptiveAvgPool
+from .pool import AdaptiveMaxPool as AdaptiveMaxPool
+from .pool import AvgPool as AvgPool
+from .pool import GlobalAvgPool as GlobalAvgPool
+from .pool import GlobalMaxPool as GlobalMaxPool
+from .pool import LpPool as LpPool
+from .pool import MaxPool as MaxPool
+from .pool import Upsample as Upsample
+from .pool import WeightedPool as WeightedPool
+from .sequential import Sequential as Sequential
+from .sequential import sequential as sequential
 
 __all__ = [
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
     "AvgPool",
     "Conv",
+    "ConvTranspose",
     "Dense",
     "Flatten",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
     "Initializer",
     "Layer",
+    "LocallyConnected",
+    "LpPool",
     "MaxPool",
     "ReLU",
+    "SeparableConv",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "TiledConv",
+    "Upsample",
+    "WeightedPool",
     "compute_fans",
     "count_params",
     "glorot_uniform",

@@ -1,16 +1,26 @@
 """Parameter initialisers: ``init(key, shape, dtype=jnp.float32) -> jax.Array``.
 
-Every initialiser takes a PRNG key, a shape and a floating dtype and returns a
-fresh array; none holds state. Weight shapes follow the library's PyTorch
-layout, output dimension first:
+Every initialiser is a configuration of :func:`jax.nn.initializers.variance_scaling`
+(or :func:`jax.nn.initializers.zeros`) behind one argument check, so a bad
+key, shape or dtype gets a ``jaxconv.nn`` error instead of one from inside
+``jax.random``. Weight shapes follow the library's PyTorch layout, output
+dimension first:
 
 * a convolution kernel is ``(C_out, C_in // groups, *k)``;
+* a transposed-convolution kernel is ``(C_in, C_out // groups, *k)`` (fans as
+  for a conv kernel of that shape, as in PyTorch);
 * a dense (fully connected) weight is ``(out_features, in_features)``.
 
-So for a shape ``(a, b, *k)`` the fans count the receptive field
-``prod(k)``: ``fan_in = b * prod(k)`` and ``fan_out = a * prod(k)`` (the
-convention of Glorot & Bengio 2010, Keras and PyTorch). A 1-d shape (a bias)
-has ``fan_in = fan_out = shape[0]``.
+So ``variance_scaling`` runs with ``in_axis=1, out_axis=0``: for a shape
+``(a, b, *k)`` the fans count the receptive field ``prod(k)``:
+``fan_in = b * prod(k)`` and ``fan_out = a * prod(k)`` (the convention of
+Glorot & Bengio 2010, Keras and PyTorch; :func:`compute_fans`). Weights need
+at least 2 dims; ``zeros`` takes any shape.
+
+    >>> import jax, jaxconv.nn as nn
+    >>> w = nn.glorot_uniform(jax.random.key(0), (6, 1, 5, 5))
+    >>> w.shape, bool(abs(w).max() <= (6 / (25 + 150)) ** 0.5)
+    ((6, 1, 5, 5), True)
 """
 
 from __future__ import annotations
@@ -18,11 +28,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.nn import initializers as _jinit
+from jax.typing import DTypeLike
+
+from .._src import _args
 
 __all__ = [
     "Initializer",
@@ -33,16 +47,14 @@ __all__ = [
     "zeros",
 ]
 
-#: The signature every initialiser follows.
+#: The signature every initialiser follows: ``init(key, shape, dtype) -> array``.
 Initializer = Callable[..., jax.Array]
 
 
-def _check_shape(fn: str, shape: Any) -> tuple[int, ...]:
+def _check_shape(fn: str, shape: Any, min_ndim: int = 0) -> tuple[int, ...]:
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
-    if not isinstance(shape, (tuple, list)) or not all(
-        isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) for d in shape
-    ):
+    if not isinstance(shape, (tuple, list)) or not all(_args.is_int(d) for d in shape):
         raise TypeError(
             f"jaxconv.nn.{fn}: shape must be a tuple of ints; got {shape!r} of type "
             f"{type(shape).__name__}"
@@ -50,10 +62,14 @@ def _check_shape(fn: str, shape: Any) -> tuple[int, ...]:
     shape = tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError(f"jaxconv.nn.{fn}: shape must have non-negative dims; got shape={shape}")
+    if len(shape) < min_ndim:
+        raise ValueError(f"jaxconv.nn.{fn}: shape must have at least {min_ndim} dims "
+                         f"(out, in, *k); got shape={shape}")
     return shape
 
 
-def _check_dtype(fn: str, dtype: Any):
+def check_dtype(fn: str, dtype: Any) -> np.dtype:
+    """``dtype`` must name a floating-point dtype; returns it as a NumPy dtype."""
     try:
         dt = jnp.dtype(dtype)
     except TypeError:
@@ -63,16 +79,11 @@ def _check_dtype(fn: str, dtype: Any):
     return dt
 
 
-def _check_key(fn: str, key: Any) -> None:
-    if not isinstance(key, jax.Array):
-        raise TypeError(
-            f"jaxconv.nn.{fn}: key must be a jax PRNG key (jax.random.key(0) or "
-            f"jax.random.PRNGKey(0)); got {type(key).__name__}"
-        )
-
-
 def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     """Fan-in and fan-out of a weight of the given shape (receptive field counted).
+
+    The fans ``variance_scaling(..., in_axis=1, out_axis=0)`` uses for shapes of
+    2 or more dims, as PyTorch's ``nn.init._calculate_fan_in_and_fan_out``.
 
     Args:
       shape: ``(out, in, *k)`` for a conv kernel or dense weight, or ``(n,)``.
@@ -82,6 +93,10 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
 
     Raises:
       ValueError: for a 0-d shape.
+
+    Example:
+      >>> compute_fans((20, 1, 5, 5))
+      (25, 500)
     """
     shape = _check_shape("compute_fans", shape)
     if len(shape) == 0:
@@ -92,68 +107,85 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def glorot_uniform(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32, *,
-                   gain: float = 1.0) -> jax.Array:
-    """Glorot / Xavier uniform: ``U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+def _configured(
+    name: str,
+    init: Callable[..., jax.Array],
+    min_ndim: int,
+    doc: str,
+) -> Initializer:
+    """``init`` (a jax.nn.initializers function) behind jaxconv's argument checks,
+    jitted per shape and dtype (eagerly its dozen small ops would each compile)."""
+    init = jax.jit(init, static_argnums=(1, 2))
 
-    The initialisation of Glorot & Bengio (2010) for tanh units; ``gain=4``
-    gives the variant they recommend for logistic sigmoid units (see
-    :func:`glorot_uniform_sigmoid`).
+    def initializer(key: jax.Array, shape: Sequence[int],
+                    dtype: DTypeLike = jnp.float32) -> jax.Array:
+        _args.check_key(f"nn.{name}", key)
+        return init(key, _check_shape(name, shape, min_ndim), check_dtype(name, dtype))
 
+    initializer.__name__ = initializer.__qualname__ = name
+    initializer.__doc__ = doc
+    return initializer
+
+
+def _variance_scaling(
+    scale: float,
+    mode: Literal["fan_in", "fan_out", "fan_avg"],
+    distribution: Literal["uniform", "normal"],
+) -> Callable[..., jax.Array]:
+    return _jinit.variance_scaling(scale, mode, distribution, in_axis=1, out_axis=0)
+
+
+_SHAPE_ARGS = """
     Args:
       key: a JAX PRNG key.
-      shape: ``(out, in, *k)`` (conv kernel), ``(out, in)`` (dense) or ``(n,)``.
+      shape: ``(out, in, *k)`` (conv kernel) or ``(out, in)`` (dense weight).
       dtype: floating dtype of the result.
-      gain: multiplies the bound.
 
     Returns:
       An array of ``shape`` and ``dtype``.
-    """
-    fn = "glorot_uniform"
-    _check_key(fn, key)
-    shape = _check_shape(fn, shape)
-    dt = _check_dtype(fn, dtype)
-    fan_in, fan_out = compute_fans(shape)
-    bound = gain * math.sqrt(6.0 / max(fan_in + fan_out, 1))
-    return jax.random.uniform(key, shape, dt, minval=-bound, maxval=bound)
+"""
 
+glorot_uniform = _configured("glorot_uniform", _variance_scaling(1.0, "fan_avg", "uniform"), 2, (
+    """Glorot / Xavier uniform: ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``.
 
-def glorot_uniform_sigmoid(key: jax.Array, shape: Sequence[int],
-                           dtype: Any = jnp.float32) -> jax.Array:
-    """Glorot uniform with the ×4 bound for sigmoid units: ``a = 4 * sqrt(6 / (fan_in + fan_out))``.
+    The initialisation of Glorot & Bengio (2010) for tanh units, as PyTorch's
+    ``nn.init.xavier_uniform_``: ``variance_scaling(1, "fan_avg", "uniform",
+    in_axis=1, out_axis=0)``.
+""" + _SHAPE_ARGS + """
+    Example:
+      >>> import jax
+      >>> glorot_uniform(jax.random.key(0), (4, 3, 3, 3)).shape
+      (4, 3, 3, 3)
+"""))
 
-    Args:
-      key: a JAX PRNG key.
-      shape: ``(out, in, *k)``, ``(out, in)`` or ``(n,)``.
-      dtype: floating dtype of the result.
+glorot_uniform_sigmoid = _configured(
+    "glorot_uniform_sigmoid", _variance_scaling(16.0, "fan_avg", "uniform"), 2, (
+        """Glorot uniform with the x4 bound for logistic sigmoid units: ``a = 4 * sqrt(6 / (fan_in + fan_out))``.
 
-    Returns:
-      An array of ``shape`` and ``dtype``.
-    """
-    return glorot_uniform(key, shape, dtype, gain=4.0)
+    Glorot & Bengio's (2010) variant for sigmoid units (``gain=4`` in PyTorch's
+    ``xavier_uniform_``): ``variance_scaling(16, "fan_avg", "uniform", in_axis=1,
+    out_axis=0)``.
+""" + _SHAPE_ARGS + """
+    Example:
+      >>> import jax
+      >>> w = glorot_uniform_sigmoid(jax.random.key(0), (10, 84))
+      >>> bool(abs(w).max() <= 4 * (6 / 94) ** 0.5)
+      True
+"""))
 
-
-def he_normal(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+he_normal = _configured("he_normal", _variance_scaling(2.0, "fan_in", "normal"), 2, (
     """He / Kaiming normal for ReLU units: ``N(0, 2 / fan_in)`` (not truncated).
 
-    Args:
-      key: a JAX PRNG key.
-      shape: ``(out, in, *k)``, ``(out, in)`` or ``(n,)``.
-      dtype: floating dtype of the result.
+    As PyTorch's ``nn.init.kaiming_normal_`` (``mode="fan_in"``, ReLU gain):
+    ``variance_scaling(2, "fan_in", "normal", in_axis=1, out_axis=0)``.
+""" + _SHAPE_ARGS + """
+    Example:
+      >>> import jax
+      >>> he_normal(jax.random.key(0), (8, 4, 3)).dtype
+      dtype('float32')
+"""))
 
-    Returns:
-      An array of ``shape`` and ``dtype``.
-    """
-    fn = "he_normal"
-    _check_key(fn, key)
-    shape = _check_shape(fn, shape)
-    dt = _check_dtype(fn, dtype)
-    fan_in, _ = compute_fans(shape)
-    std = math.sqrt(2.0 / max(fan_in, 1))
-    return std * jax.random.normal(key, shape, dt)
-
-
-def zeros(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+zeros = _configured("zeros", _jinit.zeros, 0, (
     """All zeros (the key is accepted for a uniform signature and ignored).
 
     Args:
@@ -163,7 +195,9 @@ def zeros(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax
 
     Returns:
       ``jnp.zeros(shape, dtype)``.
-    """
-    shape = _check_shape("zeros", shape)
-    dt = _check_dtype("zeros", dtype)
-    return jnp.zeros(shape, dt)
+
+    Example:
+      >>> import jax
+      >>> zeros(jax.random.key(0), (2,))
+      Array([0., 0.], dtype=float32)
+"""))
