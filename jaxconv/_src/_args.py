@@ -34,7 +34,10 @@ PADDING_STRINGS = ("valid", "same", "full")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 #: A padding option: an int, one int or ``(lo, hi)`` pair per dim, or a string.
-PaddingOption = int | str | Sequence[int | Sequence[int]]
+IntOrSeq = int | Sequence[int]
+"""An int option: one int broadcast to every spatial dim, or one int per dim."""
+PaddingOption = int | str | Sequence[int] | Sequence[tuple[int, int]]
+"""A padding option: int, one int per dim, one (lo, hi) pair per dim, or a string."""
 
 
 # --------------------------------------------------------------------------

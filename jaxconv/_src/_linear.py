@@ -75,10 +75,6 @@ def adjoint_pair(apply: LinearMap, apply_t: LinearMap) -> tuple[LinearMap, Linea
 
     a.defvjp(a_fwd, a_bwd)
     a_t.defvjp(a_t_fwd, a_t_bwd)
-    a.__name__ = getattr(apply, "__name__", "linear_map")
-    a_t.__name__ = getattr(apply_t, "__name__", "linear_map_t")
-    a.__doc__ = apply.__doc__
-    a_t.__doc__ = apply_t.__doc__
     return a, a_t
 
 

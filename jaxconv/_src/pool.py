@@ -30,13 +30,12 @@ from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
 from . import _args
+from ._args import IntOrSeq
+from ._args import PaddingOption as Padding
 from ._linear import acc_dtype
 from .conv import _conv
 from .geometry import ConvGeometry, PoolGeometry
 from .window import offsets, scatter_argmax, tap, window_spread, window_sum
-
-IntOrSeq = int | Sequence[int]
-Padding = int | Sequence[int] | Sequence[tuple[int, int]] | str
 
 # --------------------------------------------------------------------------
 # Max pool

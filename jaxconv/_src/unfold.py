@@ -27,13 +27,12 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from . import _args
+from ._args import IntOrSeq
+from ._args import PaddingOption as Padding
 from ._linear import acc_dtype, adjoint_pair
 from .conv import conv
 from .geometry import ConvGeometry, Pair, same_pads, window_output_size
 from .padding import check_mode
-
-IntOrSeq = int | Sequence[int]
-Padding = int | str | Sequence[int] | Sequence[tuple[int, int]]
 
 
 def window_geometry(fn: str, in_spatial: tuple[int, ...], window: IntOrSeq, *, stride: IntOrSeq,

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
 from .._src import _args
+from .._src import adaptive as _adaptive
 from .._src import pool as _ops
 from .base import Layer, Params, check_init, check_input_rank, check_params, frozen_tuple
 from .initializers import check_dtype
@@ -273,7 +274,7 @@ class AdaptiveAvgPool(_Adaptive):
     """
 
     def _op(self, x: jax.Array) -> jax.Array:
-        return _ops.adaptive_avg_pool(x, self.output_size)
+        return _adaptive.adaptive_avg_pool(x, self.output_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +295,7 @@ class AdaptiveMaxPool(_Adaptive):
     """
 
     def _op(self, x: jax.Array) -> jax.Array:
-        return _ops.adaptive_max_pool(x, self.output_size)
+        return _adaptive.adaptive_max_pool(x, self.output_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +329,7 @@ class GlobalAvgPool(_Global):
       (2, 5)
     """
 
-    _pool: ClassVar[Callable[..., jax.Array]] = staticmethod(_ops.adaptive_avg_pool)
+    _pool: ClassVar[Callable[..., jax.Array]] = staticmethod(_adaptive.adaptive_avg_pool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +347,7 @@ class GlobalMaxPool(_Global):
       (2, 5)
     """
 
-    _pool: ClassVar[Callable[..., jax.Array]] = staticmethod(_ops.adaptive_max_pool)
+    _pool: ClassVar[Callable[..., jax.Array]] = staticmethod(_adaptive.adaptive_max_pool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,4 +377,4 @@ class Upsample(_Pool):
         self._set(ndim=nd, factor=_args.int_option(fn, "factor", self.factor, nd, minimum=1))
 
     def _op(self, x: jax.Array) -> jax.Array:
-        return _ops.upsample(x, self.factor)
+        return _adaptive.upsample(x, self.factor)
