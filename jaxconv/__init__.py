@@ -6,6 +6,9 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 
 from . import models as models
 from . import nn as nn
+
+# signal branch: the scipy.signal-compatible namespace
+from . import signal as signal
 from . import train as train
 from ._src.conv import conv as conv
 from ._src.conv import conv_transpose as conv_transpose
@@ -31,6 +34,7 @@ __all__ = [
     "lp_pool",
     "max_pool",
     "max_unpool",
+    "signal",
     "upsample",
     "weighted_pool",
 ]

@@ -84,21 +84,18 @@ def next_fast_len(n: int) -> int:
     return best
 
 
-def _fft(x: jax.Array, axes: Sequence[int], lengths: Sequence[int], real: bool) -> jax.Array:
+def fft_axes(x: jax.Array, axes: Sequence[int], lengths: Sequence[int], real: bool) -> jax.Array:
+    """``rfftn`` (``real``) or ``fftn`` of ``x`` over ``axes``, zero-padded to ``lengths``."""
     if real:
         return jnp.fft.rfftn(x, s=lengths, axes=axes)
     return jnp.fft.fftn(x, s=lengths, axes=axes)
 
 
-def _ifft(x: jax.Array, axes: Sequence[int], lengths: Sequence[int], real: bool) -> jax.Array:
+def ifft_axes(x: jax.Array, axes: Sequence[int], lengths: Sequence[int], real: bool) -> jax.Array:
+    """The inverse of :func:`fft_axes` (``lengths`` are the real-space lengths)."""
     if real:
         return jnp.fft.irfftn(x, s=lengths, axes=axes)
     return jnp.fft.ifftn(x, s=lengths, axes=axes)
-
-
-def _complex_dtype(dtype: DTypeLike) -> jnp.dtype:
-    return jnp.dtype(jnp.complex128 if jnp.dtype(dtype) in (jnp.float64, jnp.complex128)
-                     else jnp.complex64)
 
 
 def _crop(y: jax.Array, axes: Sequence[int], start: Sequence[int], size: Sequence[int]) -> jax.Array:
@@ -107,7 +104,7 @@ def _crop(y: jax.Array, axes: Sequence[int], start: Sequence[int], size: Sequenc
     return y
 
 
-def _sum_to(y: jax.Array, shape: Sequence[int]) -> jax.Array:
+def sum_to(y: jax.Array, shape: Sequence[int]) -> jax.Array:
     """Sums the axes where ``shape`` is 1 and ``y`` is not (the adjoint of broadcasting)."""
     axes = tuple(i for i, (n, m) in enumerate(zip(y.shape, shape)) if m == 1 and n != 1)
     return jnp.sum(y, axis=axes, keepdims=True) if axes else y
@@ -156,9 +153,10 @@ def conv_crop(
     n2 = [b.shape[i] for i in axes]
     lengths = fft_lengths(n1, n2, start, size)
     real = not jnp.issubdtype(a.dtype, jnp.complexfloating)
-    y = _ifft(_fft(a, axes, lengths, real) * _fft(b, axes, lengths, real), axes, lengths, real)
+    y = fft_axes(a, axes, lengths, real) * fft_axes(b, axes, lengths, real)
+    y = ifft_axes(y, axes, lengths, real)
     y = _crop(y.astype(a.dtype), axes, start, size)
-    return y if out_shape is None else _sum_to(y, out_shape)
+    return y if out_shape is None else sum_to(y, out_shape)
 
 
 # --------------------------------------------------------------------------
