@@ -357,13 +357,10 @@ def _check_choice(fn: str, name: str, value: object, choices: Sequence[str]) -> 
 def _as_arrays(fn: str, in1: ArrayLike, in2: ArrayLike) -> tuple[jax.Array, jax.Array]:
     arrays = []
     for name, v in (("in1", in1), ("in2", in2)):
-        try:
-            arr = jnp.asarray(v)
-        except TypeError as e:
-            raise TypeError(f"jaxconv.{fn}: {name} must be an array of numbers; "
-                            f"got {type(v).__name__}") from e
-        if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
-            raise TypeError(f"jaxconv.{fn}: {name} must be numeric; got dtype {arr.dtype}")
+        dtype = v.dtype if isinstance(v, (jax.Array, np.ndarray)) else np.asarray(v).dtype
+        if not (jnp.issubdtype(dtype, jnp.number) or dtype == np.bool_):
+            raise TypeError(f"jaxconv.{fn}: {name} must be numeric; got dtype {dtype}")
+        arr = jnp.asarray(v)
         if arr.size == 0:
             raise ValueError(f"jaxconv.{fn}: {name} must not be empty; got shape {arr.shape}")
         arrays.append(arr)
@@ -623,7 +620,7 @@ def _fft_axes(fn: str, a: jax.Array, b: jax.Array, axes: int | Sequence[int] | N
     if axes is None:
         ax: list[int] = list(range(nd))
     else:
-        raw = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
+        raw = list(axes) if isinstance(axes, Sequence) else [axes]
         if not raw:
             raise ValueError(f"jaxconv.{fn}: axes must not be empty; got {axes!r}")
         ax = []
