@@ -61,18 +61,29 @@ _BOUNDARIES = {"fill": "fill", "wrap": "wrap", "circular": "wrap", "symm": "symm
 # --------------------------------------------------------------------------
 # Cost estimate (method="auto")
 # --------------------------------------------------------------------------
-# Calibrated on XLA:CPU (2 cores, float32 and float64 alike): one multiply-add
-# of the direct lax convolution costs about as much as _FFT_UNIT * F*log2(F)
-# of a transform of F points; three transforms per product (two forward, one
-# inverse). A constant covers the fixed overhead that makes FFTs lose on tiny
-# inputs. Both estimates count the window actually computed.
-_FFT_UNIT = 1.0
+# Calibrated on XLA:CPU (2 cores, float32), in units of one multiply-add of
+# the shift-and-accumulate direct method (about 0.1 ns): a multiply-add of
+# XLA's own single-channel convolution (kernels of more than _SHIFT_ADD_TAPS
+# taps) costs about 10 of them (1-4 ns in 1-2 D, worse in 3-D), but only about
+# 3 when the window has at most _SHIFT_ADD_TAPS values (a weight-gradient-like
+# product of few long dot products, 0.1-0.7 ns); an FFT
+# product costs about 2.5 per F*log2(F) for each of its three transforms (two
+# forward, one inverse) over F = the product of the FFT lengths, plus a fixed
+# overhead. Both count only the window actually computed.
+_SHIFT_ADD_TAPS = 100
+_LAX_CONV_UNIT = 10.0
+_LAX_FEW_OUT_UNIT = 3.0
+_FFT_UNIT = 2.5
 _FFT_OVERHEAD = 2000.0
 
 
 def _direct_ops(n1: Sequence[int], n2: Sequence[int], size: Sequence[int]) -> float:
-    """Multiply-adds of a direct window: each output reads at most min(n1, n2) taps per axis."""
-    return float(np.prod([m * min(a, b) for a, b, m in zip(n1, n2, size)]))
+    """Cost of a direct window: each output reads at most min(n1, n2) taps per axis."""
+    macs = float(np.prod([m * min(a, b) for a, b, m in zip(n1, n2, size)]))
+    if min(math.prod(n1), math.prod(n2)) <= _SHIFT_ADD_TAPS:
+        return macs
+    # lax: long dot products for few outputs (weight gradients) run well, wide ones do not
+    return macs * (_LAX_FEW_OUT_UNIT if math.prod(size) <= _SHIFT_ADD_TAPS else _LAX_CONV_UNIT)
 
 
 def _fft_ops(n1: Sequence[int], n2: Sequence[int], start: Sequence[int],
@@ -95,17 +106,27 @@ def _pick(n1: Sequence[int], n2: Sequence[int], start: Sequence[int],
 
 def _direct_conv_crop(a: jax.Array, b: jax.Array, start: Sequence[int],
                       size: Sequence[int]) -> jax.Array:
-    """``crop(a * b)`` over every axis with ``lax.conv_general_dilated`` (no broadcasting).
+    """``crop(a * b)`` over every axis, directly (no broadcasting).
 
     ``full[m] = sum_j a_pad[m + j] * rev(b)[j]`` with ``a`` padded by
     ``n2 - 1`` in front: a correlation with the reversed kernel. The window
     shifts the padding to ``(n2 - 1 - start, start + size - n1)`` (negative pads
-    crop). Convolution commutes, so the smaller array is made the kernel.
+    crop). Convolution commutes, so the smaller array is made the kernel. A
+    kernel of at most ``_SHIFT_ADD_TAPS`` taps is applied by shift-and-accumulate
+    (one fused multiply-add per tap; XLA:CPU's single-channel convolution is
+    several times slower per multiply-add), a larger one by
+    ``lax.conv_general_dilated``.
     """
     if b.size > a.size:
         a, b = b, a
     nd = a.ndim
     pads = [(n2 - 1 - s, s + m - n1) for n1, n2, s, m in zip(a.shape, b.shape, start, size)]
+    if b.size <= _SHIFT_ADD_TAPS:  # one multiply-add of a shifted slice per tap
+        ap = lax.pad(a, jnp.zeros((), a.dtype), [(lo, hi, 0) for lo, hi in pads])
+        kr = jnp.flip(b)
+        taps = [ap[tuple(slice(j, j + m) for j, m in zip(jj, size))] * kr[jj]
+                for jj in np.ndindex(*b.shape)]
+        return sum(taps[1:], taps[0])
     spec = tuple(range(nd + 2))
     dn = lax.ConvDimensionNumbers(lhs_spec=spec, rhs_spec=spec, out_spec=spec)
     y = lax.conv_general_dilated(
@@ -722,11 +743,16 @@ def choose_conv_method(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full") -> s
     """The method ``convolve`` / ``correlate`` use for ``method="auto"``: "direct" or "fft".
 
     The estimate (``scipy.signal.choose_conv_method`` has the same role, with
-    constants fitted to NumPy): direct costs one multiply-add per output value
-    and kernel tap, ``prod(out) * prod(min(n1, n2))``; FFT costs
-    ``3 * F log2 F + 2000`` for the product of FFT lengths ``F`` (three
-    transforms; the constant is their fixed overhead), with the relative unit
-    measured on XLA:CPU. FFT is chosen when it is the smaller.
+    constants fitted to NumPy), in units of one multiply-add of the
+    shift-and-accumulate direct method (about 0.1 ns on XLA:CPU): direct costs
+    ``prod(out) * prod(min(n1, n2))`` multiply-adds, times 10 when the smaller
+    input has more than 100 values (XLA's single-channel convolution then
+    computes it, about ten times slower per multiply-add than the shifted
+    slices used otherwise; times 3 only if the output has at most 100 values); FFT costs
+    ``2.5 * 3 * F log2 F + 2000`` for ``F`` the product of the FFT lengths
+    (three transforms; the constant is their fixed overhead). FFT is chosen
+    when it is the smaller. Measured on a 2-core CPU; on GPU / TPU the same
+    estimate applies (a conservative choice, as FFTs are relatively cheaper there).
 
     Args:
       in1: first input (only its shape is used).
