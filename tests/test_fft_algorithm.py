@@ -114,6 +114,8 @@ def test_supports_and_flops():
     direct = lambda gm: 2.0 * np.prod(gm.out_spatial) * np.prod(gm.kernel)
     assert fft.flops(small, 1, 1, 1) > direct(small)   # a small kernel: direct is cheaper
     assert fft.flops(large, 1, 1, 1) < direct(large)   # a large one: FFT is
+    assert not fft.prefer_over_direct(small, 8, 16, 16)
+    assert fft.prefer_over_direct(large, 8, 16, 16)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 11, 13, 97, 121, 1000, 1025, 4097, 30031])

@@ -320,3 +320,28 @@ def flops(geom: ConvGeometry, batch: int, c_in: int, c_out: int) -> float:
     fft = 2.5 * f * math.log2(max(f, 2.0)) * transforms
     products = 8.0 * batch * c_in * c_out / geom.groups * (f / 2)
     return fft + products
+
+
+# Measured on XLA:CPU (2 cores, f32, forward / input_grad / weight_grad alike):
+# the FFT algorithm does about 1/7 of the useful work per second of XLA's
+# convolution, so it wins once its estimated flops fall below ~0.15 of direct
+# (2-D, 16 -> 16 channels, 64x64: k >= 7; 1-D, 32 channels, L=1024: k >= ~40).
+CPU_CROSSOVER = 0.15
+
+
+def prefer_over_direct(geom: ConvGeometry, batch: int, c_in: int, c_out: int,
+                       crossover: float = CPU_CROSSOVER) -> bool:
+    """True when :func:`flops` is below ``crossover`` times a direct convolution's.
+
+    Direct: ``2 * N * C_in * C_out / G * prod(O) * prod(k)`` flops (xla, im2col
+    and direct all do this work). The default crossover is measured on XLA:CPU.
+
+    Example:
+      >>> g3 = ConvGeometry((64, 64), (3, 3), (64, 64), (1, 1), ((1, 1),) * 2, (1, 1), 1)
+      >>> g15 = ConvGeometry((64, 64), (15, 15), (64, 64), (1, 1), ((7, 7),) * 2, (1, 1), 1)
+      >>> prefer_over_direct(g3, 8, 16, 16), prefer_over_direct(g15, 8, 16, 16)
+      (False, True)
+    """
+    direct = (2.0 * batch * c_in * c_out / geom.groups * math.prod(geom.out_spatial)
+              * math.prod(geom.kernel))
+    return flops(geom, batch, c_in, c_out) < crossover * direct
