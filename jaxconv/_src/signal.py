@@ -11,7 +11,7 @@ and commutative; correlation is the convolution with ``rev(conj(b))``:
   ``min(n1, n2) - 1`` (so either input may be the larger, as in scipy).
 
 Three implementations compute such a window: ``"direct"`` (``lax``
-convolution, exact for every size), ``"fft"`` (FFTs of 2-3-5-7-smooth
+convolution, exact for every size), ``"fft"`` (FFTs of 2-3-5-smooth
 lengths, the shortest that do not alias into the window) and overlap-add
 (:func:`oaconvolve`). ``method="auto"`` picks direct or FFT per call from the
 cost estimate of :func:`choose_conv_method`.
@@ -669,7 +669,7 @@ def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
                 axes: int | Sequence[int] | None = None) -> jax.Array:
     """Convolution by FFT over ``axes``, ``scipy.signal.fftconvolve`` semantics.
 
-    FFT lengths are 2-3-5-7-smooth and as short as the window allows without
+    FFT lengths are 2-3-5-smooth and as short as the window allows without
     wrap-around (``"valid"`` needs only ``max(n1, n2)``). Axes not in ``axes``
     broadcast elementwise (sizes equal, or one of them 1).
 

@@ -4,7 +4,7 @@ Frequency-domain convolution: a circular convolution of length ``F`` is a
 pointwise product of length-``F`` DFTs, and it equals the linear convolution on
 every index the wrap-around cannot reach. Both users build on two helpers:
 
-* :func:`next_fast_len` -- the smallest 2-3-5-7-smooth length ``>= n`` (XLA's
+* :func:`next_fast_len` -- the smallest 2-3-5-smooth length ``>= n`` (XLA's
   CPU FFT, DUCC, is fastest on such lengths);
 * :func:`conv_crop` -- a window of the full linear convolution of two arrays
   along some axes (broadcasting on the others), computed with FFTs of the
@@ -45,42 +45,37 @@ from ..geometry import ConvGeometry
 
 NAME = "fft"
 
-_RADICES = (2, 3, 5, 7)
-
-
 def next_fast_len(n: int) -> int:
-    """Smallest ``m >= n`` whose only prime factors are 2, 3, 5 and 7.
+    """Smallest ``m >= n`` whose only prime factors are 2, 3 and 5.
 
-    Like ``scipy.fft.next_fast_len`` (which also admits 11 for complex
-    transforms); XLA's CPU FFT is fastest on such lengths.
+    Like ``scipy.fft.next_fast_len``. Factors of 7 are left out on purpose:
+    XLA's CPU FFT (DUCC) measured 2.2x slower on 70^3 points than on 72^3, and
+    slower on 98^3 than on 100^3.
 
     Args:
       n: target length, ``>= 1``.
 
     Returns:
-      The smallest 7-smooth integer ``>= n``.
+      The smallest 5-smooth integer ``>= n``.
 
     Example:
-      >>> [next_fast_len(n) for n in (1, 11, 97, 1000, 1025)]
-      [1, 12, 98, 1000, 1029]
+      >>> [next_fast_len(n) for n in (1, 11, 68, 97, 1000, 1025)]
+      [1, 12, 72, 100, 1000, 1080]
     """
     if n <= 1:
         return 1
     best = 1 << (n - 1).bit_length()  # a power of two always qualifies
-    # Enumerate 3^a 5^b 7^c <= best and complete each with the least power of two.
-    p7 = 1
-    while p7 < best:
-        p5 = p7
-        while p5 < best:
-            p3 = p5
-            while p3 < best:
-                m = p3
-                if m < n:
-                    m <<= (-(-n // m) - 1).bit_length()
-                best = min(best, m)
-                p3 *= 3
-            p5 *= 5
-        p7 *= 7
+    # Enumerate 3^a 5^b < best and complete each with the least power of two.
+    p5 = 1
+    while p5 < best:
+        p3 = p5
+        while p3 < best:
+            m = p3
+            if m < n:
+                m <<= (-(-n // m) - 1).bit_length()
+            best = min(best, m)
+            p3 *= 3
+        p5 *= 5
     return best
 
 
