@@ -145,7 +145,9 @@ def _oa_conv_crop(a: jax.Array, b: jax.Array, axes: Sequence[int], start: Sequen
     convolution (``step + n2 - 1`` values, FFT length ``L``) is added into the
     result at offset ``block * step``. ``L`` minimises the FFT work per output
     value, ``L log L / (L - n2 + 1)``, over fast lengths. Other axes use one
-    block (a plain FFT convolution).
+    block. When the blocks' transforms would cost more than one FFT of the
+    window (inputs of similar size, a small window), a plain FFT convolution
+    is computed instead.
     """
     if math.prod(b.shape[i] for i in axes) > math.prod(a.shape[i] for i in axes):
         a, b = b, a
@@ -170,6 +172,14 @@ def _oa_conv_crop(a: jax.Array, b: jax.Array, axes: Sequence[int], start: Sequen
         steps.append(step)
         lengths.append(length)
     blocks = [-(-p // s) for p, s in zip(n1, steps)]
+    # Blocks pay only if their transforms cost less than one FFT of the window.
+    lf = math.prod(lengths)
+    oa_work = (2 * math.prod(blocks) + 1) * lf * math.log2(max(lf, 2))
+    full = math.prod(fft_lengths(n1, n2, start, size))
+    if 3 * full * math.log2(max(full, 2)) <= oa_work:
+        a = jnp.transpose(a, [int(i) for i in np.argsort((*lead, *axes))])
+        b = jnp.transpose(b, [int(i) for i in np.argsort((*lead, *axes))])
+        return _fft_conv_crop(a, b, axes, start, size, out_shape)
     a = jnp.pad(a, [(0, 0)] * (a.ndim - k) + [(0, nb * s - p) for nb, s, p in
                                               zip(blocks, steps, n1)])
     split = [v for nb, s in zip(blocks, steps) for v in (nb, s)]
