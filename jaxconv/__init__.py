@@ -7,7 +7,7 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 from . import models as models
 from . import nn as nn
 
-# signal branch: the scipy.signal-compatible namespace
+# signal branch: the scipy.signal-compatible namespace (a submodule, like nn: not in __all__)
 from . import signal as signal
 from . import train as train
 from ._src.conv import conv as conv
@@ -34,7 +34,6 @@ __all__ = [
     "lp_pool",
     "max_pool",
     "max_unpool",
-    "signal",
     "upsample",
     "weighted_pool",
 ]
