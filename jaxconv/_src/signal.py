@@ -75,6 +75,7 @@ _LAX_CONV_UNIT = 10.0
 _LAX_FEW_OUT_UNIT = 3.0
 _FFT_UNIT = 2.5
 _FFT_OVERHEAD = 2000.0
+_OA_OVERHEAD = 2.0
 
 
 def _direct_ops(n1: Sequence[int], n2: Sequence[int], size: Sequence[int]) -> float:
@@ -172,9 +173,10 @@ def _oa_conv_crop(a: jax.Array, b: jax.Array, axes: Sequence[int], start: Sequen
         steps.append(step)
         lengths.append(length)
     blocks = [-(-p // s) for p, s in zip(n1, steps)]
-    # Blocks pay only if their transforms cost less than one FFT of the window.
+    # Blocks pay only if their transforms cost less than one FFT of the window;
+    # their padding, reshapes and additions about double their cost (measured).
     lf = math.prod(lengths)
-    oa_work = (2 * math.prod(blocks) + 1) * lf * math.log2(max(lf, 2))
+    oa_work = _OA_OVERHEAD * (2 * math.prod(blocks) + 1) * lf * math.log2(max(lf, 2))
     full = math.prod(fft_lengths(n1, n2, start, size))
     if 3 * full * math.log2(max(full, 2)) <= oa_work:
         a = jnp.transpose(a, [int(i) for i in np.argsort((*lead, *axes))])
