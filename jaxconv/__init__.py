@@ -6,6 +6,9 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 
 from . import models as models
 from . import nn as nn
+
+# signal branch: the scipy.signal-compatible namespace (a submodule, like nn: not in __all__)
+from . import signal as signal
 from . import train as train
 from ._src.adaptive import adaptive_avg_pool as adaptive_avg_pool
 from ._src.adaptive import adaptive_max_pool as adaptive_max_pool

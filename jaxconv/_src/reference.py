@@ -295,3 +295,83 @@ def tiled_conv(x, w, b=None, *, tile, stride=1, padding=0, dilation=1):
     if b is not None:
         y = y + (b.reshape(1, c_out, *(1,) * nd) if b.ndim == 1 else b[None])
     return y
+
+# Signal references (jaxconv.signal), on plain lax / jnp
+# --------------------------------------------------------------------------
+# The full convolution by lax.conv_general_dilated with n2 - 1 zeros on each
+# side and the reversed kernel, then scipy's window for the mode; correlation
+# by the reversed, conjugated kernel; boundaries by jnp.pad.
+
+
+def _signal_window(full, n1, n2, mode, same_start):
+    if mode == "full":
+        return full
+    if mode == "same":
+        sl = [slice(same_start(q), same_start(q) + p) for p, q in zip(n1, n2)]
+    else:
+        sl = [slice(min(p, q) - 1, max(p, q)) for p, q in zip(n1, n2)]
+    return full[tuple(sl)]
+
+
+def _signal_full(in1, in2):
+    nd = in1.ndim
+    dt = jnp.result_type(in1, in2)
+    in1, in2 = in1.astype(dt), in2.astype(dt)
+    return lax.conv_general_dilated(
+        in1[None, None], jnp.flip(in2)[None, None], (1,) * nd,
+        [(q - 1, q - 1) for q in in2.shape], precision=lax.Precision.HIGHEST)[0, 0]
+
+
+def signal_convolve(in1, in2, mode="full"):
+    """Reference for :func:`jaxconv.signal.convolve` (and fftconvolve / oaconvolve over all axes)."""
+    full = _signal_full(in1, in2)
+    return _signal_window(full, in1.shape, in2.shape, mode, lambda q: (q - 1) // 2)
+
+
+def signal_correlate(in1, in2, mode="full"):
+    """Reference for :func:`jaxconv.signal.correlate`: convolution with ``rev(conj(in2))``."""
+    return signal_convolve(in1, jnp.flip(jnp.conj(in2)), mode)
+
+
+def signal_conv2d(in1, in2, mode="full", boundary="fill", fillvalue=0, correlate=False):
+    """Reference for :func:`jaxconv.signal.convolve2d` / ``correlate2d``: ``in1`` padded by
+    ``n2 - 1`` per side with ``jnp.pad`` (constant / wrap / symmetric), a "valid"
+    convolution, then the window (``correlate2d``'s "same" starts at ``n2 // 2``)."""
+    k = jnp.flip(jnp.conj(in2)) if correlate else in2
+    if mode == "valid":
+        return signal_convolve(in1, k, "valid")
+    pads = [(q - 1, q - 1) for q in in2.shape]
+    if boundary == "fill":
+        ext = jnp.pad(in1, pads, constant_values=fillvalue)
+    else:
+        ext = jnp.pad(in1, pads, mode={"wrap": "wrap", "symm": "symmetric"}[boundary])
+    full = signal_convolve(ext, k, "valid")
+    start = (lambda q: q // 2) if correlate else (lambda q: (q - 1) // 2)
+    return _signal_window(full, in1.shape, in2.shape, mode, start)
+
+
+def signal_fftconvolve(in1, in2, mode="full", axes=None):
+    """Reference for :func:`jaxconv.signal.fftconvolve` / ``oaconvolve`` with ``axes``: complex
+    FFTs of the full length (no fast lengths), other axes broadcast; "same" is centred on
+    ``in1``'s shape on every axis, as scipy does."""
+    nd = in1.ndim
+    axes = tuple(range(nd)) if axes is None else tuple(
+        a % nd for a in ((axes,) if isinstance(axes, int) else axes))
+    axes = tuple(a for a in axes if in1.shape[a] != 1 and in2.shape[a] != 1)
+    full_n = [in1.shape[a] + in2.shape[a] - 1 for a in axes]
+    y = jnp.fft.ifftn(jnp.fft.fftn(in1, s=full_n, axes=axes) * jnp.fft.fftn(in2, s=full_n, axes=axes),
+                      axes=axes)
+    if not (jnp.iscomplexobj(in1) or jnp.iscomplexobj(in2)):
+        y = y.real
+    sl = []
+    for i in range(nd):
+        n = y.shape[i]
+        if mode == "full":
+            sl.append(slice(None))
+        elif mode == "same" or i not in axes:
+            m = in1.shape[i] if mode == "same" else n
+            sl.append(slice((n - m) // 2, (n - m) // 2 + m))
+        else:
+            m = abs(in1.shape[i] - in2.shape[i]) + 1
+            sl.append(slice((n - m) // 2, (n - m) // 2 + m))
+    return y[tuple(sl)]
