@@ -9,6 +9,12 @@ from . import nn as nn
 from . import train as train
 from ._src.conv import conv as conv
 from ._src.conv import conv_transpose as conv_transpose
+
+# --- perf branch: algorithm plans and measured autotuning ---
+from ._src.autotune import autotune as autotune
+from ._src.conv import conv_plan as conv_plan
+from ._src.plan import Plan as Plan
+# --- end perf branch ---
 from ._src.pool import adaptive_avg_pool as adaptive_avg_pool
 from ._src.pool import adaptive_max_pool as adaptive_max_pool
 from ._src.pool import avg_pool as avg_pool
@@ -24,13 +30,16 @@ __version__ = "0.1.0"
 __all__ = [
     "adaptive_avg_pool",
     "adaptive_max_pool",
+    "autotune",
     "avg_pool",
     "conv",
+    "conv_plan",
     "conv_transpose",
     "gaussian_window",
     "lp_pool",
     "max_pool",
     "max_unpool",
+    "Plan",
     "upsample",
     "weighted_pool",
 ]

@@ -13,6 +13,7 @@ gradient of a gradient again runs these hand-derived rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Union
@@ -340,3 +341,58 @@ def conv_transpose(
     )
     _args.check_floating("conv_transpose", x=x, w=w, b=b)
     return _conv_transpose(geom, x, w, b, method=method, precision=precision)
+
+
+def conv_plan(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    output_padding: int | Sequence[int] = 0,
+    transpose: bool = False,
+    dtype: DTypeLike = jnp.float32,
+    backend: str | None = None,
+    method: Method = "auto",
+) -> Plan:
+    """The algorithm each map of a :func:`conv` (or :func:`conv_transpose`) would run.
+
+    Shows what ``method="auto"`` (or the given ``method``) chooses for these
+    shapes and arguments, on ``backend`` (default: JAX's default backend). Under
+    :func:`jaxconv.autotune` the choice is measured (and cached).
+
+    Args:
+      x_shape: the op's input shape ``(N, C_in, *D)``.
+      w_shape: its kernel shape (``conv``: ``(C_out, C_in // groups, *k)``;
+        ``conv_transpose``: ``(C_in, C_out // groups, *k)``).
+      stride, padding, dilation, groups, output_padding: as for the op
+        (``output_padding`` only with ``transpose=True``).
+      transpose: plan :func:`conv_transpose` instead of :func:`conv`.
+      dtype: the arrays' dtype.
+      backend: ``"cpu"``, ``"gpu"`` or ``"tpu"``; None = ``jax.default_backend()``.
+      method: as for the op.
+
+    Returns:
+      A ``Plan`` with fields ``forward`` (the conv ``B(x, w)``),
+      ``input_grad`` (``B_x^T``: conv_transpose, the input gradient) and
+      ``weight_grad`` (``B_w^T``): algorithm names.
+
+    Example:
+      >>> import jaxconv
+      >>> jaxconv.conv_plan((8, 1, 28, 28), (20, 1, 5, 5), backend="gpu")
+      Plan(forward='xla', input_grad='xla', weight_grad='xla')
+    """
+    fn = "conv_transpose" if transpose else "conv"
+    xs, ws = tuple(int(s) for s in x_shape), tuple(int(s) for s in w_shape)
+    if transpose:
+        geom = _args.conv_transpose_geometry(
+            fn, xs, ws, None, stride=stride, padding=padding, output_padding=output_padding,
+            dilation=dilation, groups=groups)
+        xs = (xs[0], ws[1] * geom.groups, *geom.in_spatial)
+    else:
+        geom = _args.conv_geometry(fn, xs, ws, None, stride=stride, padding=padding,
+                                   dilation=dilation, groups=groups)
+    return plan_for(geom, dtype, backend=backend, method=method, x_shape=xs, w_shape=ws,
+                    caller=fn)
