@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jax import lax
 from jax.test_util import check_grads
+from test_conv import SWEEP, _transpose_case
 
 import jaxconv
 from jaxconv._src import _args
 from jaxconv._src.algorithms import pads
 from jaxconv._src.plan import ALGORITHMS, algorithm
-from test_conv import SWEEP, _transpose_case
 
 NAMES = sorted(ALGORITHMS)
 

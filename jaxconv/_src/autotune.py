@@ -188,7 +188,7 @@ def _candidate(name: str, which: str, geom: ConvGeometry, dtype: DTypeLike, back
     fn = jax.jit(lambda a, b: getattr(mod, which)(geom, a, b))
     try:
         return _time(fn, args)
-    except Exception as e:  # noqa: BLE001 - a failing candidate is simply not chosen
+    except Exception as e:
         warnings.warn(f"jaxconv.autotune: {name} failed on {which}: {e}", stacklevel=2)
         return float("inf")
 

@@ -16,22 +16,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.typing import ArrayLike, DTypeLike
+from jax.typing import DTypeLike
 
 from . import _args
 from ._linear import channel_sum
 from .geometry import ConvGeometry
 from .plan import Method, Plan, algorithm, plan_for
 
-PrecisionLike = Union[lax.Precision, str, None]
-
-_MAPS = ("forward", "input_grad", "weight_grad")
-
+PrecisionLike = lax.Precision | str | None
 
 @dataclass(frozen=True)
 class _Config:
@@ -263,6 +260,14 @@ def conv(
     sum); reverse-over-reverse (grad of grad) works and again uses these rules.
     Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available
     on ``custom_vjp`` functions; use ``jax.jacrev(jax.grad(f))`` for Hessians.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv
+      >>> x, w = jnp.ones((2, 1, 28, 28)), jnp.ones((20, 1, 5, 5))
+      >>> jaxconv.conv(x, w).shape
+      (2, 20, 24, 24)
+      >>> float(jaxconv.conv(x, w, padding="same", method="direct")[0, 0, 0, 0])
+      9.0
     """
     x = _args.as_array("conv", "x", x)
     w = _args.as_array("conv", "w", w)
@@ -330,6 +335,12 @@ def conv_transpose(
     of the cotangent with ``w``); reverse-over-reverse works. Forward mode
     (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on
     ``custom_vjp`` functions.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv
+      >>> y, w = jnp.ones((2, 8, 16, 16)), jnp.ones((8, 4, 4, 4))
+      >>> jaxconv.conv_transpose(y, w, stride=2, padding=1, method="phase").shape
+      (2, 4, 32, 32)
     """
     x = _args.as_array("conv_transpose", "x", x)
     w = _args.as_array("conv_transpose", "w", w)

@@ -22,7 +22,7 @@ import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,7 @@ from .geometry import ConvGeometry
 
 MAPS = ("forward", "input_grad", "weight_grad")
 Map = Literal["forward", "input_grad", "weight_grad"]
-Method = Union[str, Mapping[str, str]]
+Method = str | Mapping[str, str]
 Shape = tuple[int, ...]
 
 #: The algorithm modules, in order of preference among equals. A module that is
@@ -136,7 +136,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     * weight_grad: ``direct`` for depthwise and for few input channels
       (``prod(k) * C_in/G <= DIRECT_TERMS``); else ``xla``.
     """
-    n, c_in = x_shape[:2]
+    c_in = x_shape[1]
     c_out = w_shape[0]
     G = geom.groups
     cin_g, cout_g = c_in // G, c_out // G

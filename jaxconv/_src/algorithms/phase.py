@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     return None
 
 
-def _inner():  # type: ignore[no-untyped-def]
+def _inner() -> types.ModuleType:
     return im2col if jax.default_backend() == "cpu" else xla
 
 
