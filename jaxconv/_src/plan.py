@@ -125,6 +125,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     inserts zeros (strided input gradients), and fast otherwise; building
     patch matrices costs memory traffic that only pays for few channels.
 
+    * small ungrouped convolutions (at most :data:`SMALL_OUTPUT` output
+      positions, ``prod(k) * C_in <= SMALL_K``, a patch matrix within
+      :data:`PATCH_BUDGET`; LeNet's layers at small batches): ``im2col`` for
+      all three maps. Otherwise:
     * forward: ``direct`` for grouped convolutions (depthwise) whose outputs
       each sum at most :data:`DIRECT_TERMS` products (``prod(k) * C_in/G``);
       else ``xla`` (for LeNet's conv1, ungrouped with one input channel,
@@ -137,8 +141,9 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     * weight_grad: ``direct`` for depthwise; else ``xla``.
 
     Measured fwd+bwd (x and w gradients), interleaved A/B in one process,
-    best of 12, ms: LeNet conv1 (128,1,28,28)*(20,1,5,5): xla/im2col/xla
-    7.4, xla everywhere 18.7, direct/im2col/direct 19.5; depthwise 3x3
+    best of 10-12, ms: LeNet conv1 (128,1,28,28)*(20,1,5,5): im2col 6.5,
+    xla 15.6; conv2 (128,20,12,12)*(50,20,5,5): im2col 17.2, xla 21.8
+    (batch 500: 137 vs 160); 3x3 64->64 56x56: im2col 89, xla 40; depthwise 3x3
     C=128 56x56 N=8: direct everywhere 176, xla 495; conv_transpose 4x4
     stride 2 128->64 32x32 N=8: xla/phase/xla 52, xla 68.
     """
@@ -150,6 +155,11 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     strided = any(s > 1 for s in geom.stride)
     depthwise = cin_g == 1 and cout_g == 1
 
+    patch = x_shape[0] * math.prod(geom.out_spatial) * taps * c_in
+    small = (G == 1 and math.prod(geom.out_spatial) <= SMALL_OUTPUT and taps * c_in <= SMALL_K
+             and patch <= PATCH_BUDGET)
+    if small:  # LeNet-sized: im2col's patch matrices are cheap, its products fast
+        return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
     forward = "direct" if G > 1 and taps * cin_g <= DIRECT_TERMS else "xla"
     if depthwise:
         input_grad = "direct"
@@ -160,13 +170,25 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     else:
         input_grad = "xla"
     weight_grad = "direct" if depthwise else "xla"
-    plan = Plan(forward, input_grad, weight_grad)
+    return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
+
+
+def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
+             w_shape: Shape) -> Plan:
+    """``plan`` with ``xla`` wherever its algorithm declines (e.g. a huge patch matrix)."""
     for which in MAPS:  # never a choice the algorithm declines (e.g. huge patch matrices)
         if unsupported(plan[which], which, geom, dtype, x_shape, w_shape) is not None:
             plan = Plan(**{**{m: plan[m] for m in MAPS}, which: "xla"})
     return plan
 
 
+#: im2col for every map (no groups) when prod(out_spatial) and prod(k) * C_in are at most these.
+SMALL_OUTPUT = 1024
+SMALL_K = 512
+#: ... and the patch matrix has at most this many elements (4 MiB in float32): a
+#: LeNet step's peak memory must stay within 1.2x that of lax (tests/test_plan.py);
+#: at batch 128 LeNet's patch matrices (7 and 16 MiB) would triple it.
+PATCH_BUDGET = 1 << 20
 #: direct's forward (grouped convolutions) when ``prod(k) * C_in/G`` is at most this.
 DIRECT_TERMS = 32
 #: im2col's input gradient (stride 1, no groups) onto at most this many channels.
