@@ -120,7 +120,7 @@ def _geometries(draw):
     return geom, cin, cout
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_geometries())
 def test_every_algorithm_on_random_geometries(drawn):
     geom, cin, cout = drawn
