@@ -142,3 +142,14 @@ def test_check_grads_order2_per_method(method):
         ft = jax.jit(partial(jaxconv.conv_transpose, method=method, stride=3, padding=(1, 2),
                              groups=2, output_padding=(1, 2)))
         check_grads(ft, (y, w), order=2, modes=["rev"])
+
+
+def test_im2col_in_batch_chunks(monkeypatch):
+    """A patch matrix over the budget is built per chunk of samples (a loop): same values."""
+    from jaxconv._src.algorithms import im2col
+
+    case = SWEEP["2d_groups2_s3"]
+    geom = _conv_geom({**case, "n": 6})
+    monkeypatch.setattr(im2col, "CHUNK_ELEMENTS", im2col._patch_elements(geom, 2, case["cin"]))
+    assert im2col._chunk(geom, 6, case["cin"]) == 2
+    _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)

@@ -126,9 +126,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     patch matrices costs memory traffic that only pays for few channels.
 
     * small ungrouped convolutions (at most :data:`SMALL_OUTPUT` output
-      positions, ``prod(k) * C_in <= SMALL_K``, a patch matrix within
-      :data:`PATCH_BUDGET`; LeNet's layers at small batches): ``im2col`` for
-      all three maps. Otherwise:
+      positions, ``prod(k) * C_in <= SMALL_K``; LeNet's layers): ``im2col``
+      for all three maps (which builds its patch matrices per chunk of
+      samples, so a LeNet step's peak memory stays within 1.07x of lax's).
+      Otherwise:
     * forward: ``direct`` for grouped convolutions (depthwise) whose outputs
       each sum at most :data:`DIRECT_TERMS` products (``prod(k) * C_in/G``);
       else ``xla`` (for LeNet's conv1, ungrouped with one input channel,
@@ -141,9 +142,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     * weight_grad: ``direct`` for depthwise; else ``xla``.
 
     Measured fwd+bwd (x and w gradients), interleaved A/B in one process,
-    best of 10-12, ms: LeNet conv1 (128,1,28,28)*(20,1,5,5): im2col 6.5,
-    xla 15.6; conv2 (128,20,12,12)*(50,20,5,5): im2col 17.2, xla 21.8
-    (batch 500: 137 vs 160); 3x3 64->64 56x56: im2col 89, xla 40; depthwise 3x3
+    best of 10-20, ms: LeNet conv1 (128,1,28,28)*(20,1,5,5): im2col 9.0,
+    xla 14.4 (batch 500: 34 vs 82); conv2 (128,20,12,12)*(50,20,5,5): im2col
+    18.4, xla 21.6 (batch 500: 67 vs 129); 3x3 64->64 56x56: im2col 44,
+    xla 31; depthwise 3x3
     C=128 56x56 N=8: direct everywhere 176, xla 495; conv_transpose 4x4
     stride 2 128->64 32x32 N=8: xla/phase/xla 52, xla 68.
     """
@@ -157,7 +159,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
 
     patch = x_shape[0] * math.prod(geom.out_spatial) * taps * c_in
     small = (G == 1 and math.prod(geom.out_spatial) <= SMALL_OUTPUT and taps * c_in <= SMALL_K
-             and patch <= PATCH_BUDGET)
+             and patch <= PATCH_BUDGET * 64)
     if small:  # LeNet-sized: im2col's patch matrices are cheap, its products fast
         return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
     forward = "direct" if G > 1 and taps * cin_g <= DIRECT_TERMS else "xla"
@@ -182,12 +184,10 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
     return plan
 
 
-#: im2col for every map (no groups) when prod(out_spatial) and prod(k) * C_in are at most these.
+#: im2col for every map (no groups) when prod(out_spatial) and prod(k) * C_in are at
+#: most these (and the whole patch matrix at most 64 * PATCH_BUDGET elements).
 SMALL_OUTPUT = 1024
 SMALL_K = 512
-#: ... and the patch matrix has at most this many elements (4 MiB in float32): a
-#: LeNet step's peak memory must stay within 1.2x that of lax (tests/test_plan.py);
-#: at batch 128 LeNet's patch matrices (7 and 16 MiB) would triple it.
 PATCH_BUDGET = 1 << 20
 #: direct's forward (grouped convolutions) when ``prod(k) * C_in/G`` is at most this.
 DIRECT_TERMS = 32

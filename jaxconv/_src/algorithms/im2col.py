@@ -35,6 +35,9 @@ Precision = lax.Precision | None
 
 #: Largest patch matrix built (elements); beyond it the algorithm declines.
 MAX_PATCH_ELEMENTS = 1 << 28
+#: Largest patch matrix built at once (elements, 2 MiB in float32): a larger
+#: batch is processed in chunks of samples (a loop), so memory stays bounded.
+CHUNK_ELEMENTS = 1 << 19
 
 
 def _patch_elements(geom: ConvGeometry, n: int, c_in: int) -> int:
@@ -65,7 +68,7 @@ def _kernel_matrix(w: jax.Array, G: int) -> jax.Array:
     return jnp.transpose(wg, (0, 3, 2, 1))
 
 
-def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
+def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w) as patches @ kernel matrix: (N, C_in, D) -> (N, C_out, O)."""
     G = geom.groups
@@ -80,7 +83,7 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     return channels_first(y).astype(x.dtype)
 
 
-def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
     """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k)."""
     G = geom.groups
@@ -98,7 +101,7 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     return dw.astype(x.dtype)
 
 
-def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
+def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): dP = g @ W^T per group, then the fold (col2im) -> (N, C_in, D)."""
     G = geom.groups
@@ -118,3 +121,59 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     )
     lohi = [(-lo, -hi) for lo, hi in pads(geom)]
     return pad_spatial(acc, lohi, 2).astype(g.dtype)
+
+
+def _chunk(geom: ConvGeometry, n: int, c_in: int) -> int:
+    """Samples per chunk: the largest divisor of ``n`` whose patch matrix fits CHUNK_ELEMENTS."""
+    per = max(_patch_elements(geom, 1, c_in), 1)
+    best = 1
+    for d in range(1, n + 1):
+        if n % d == 0 and d * per <= CHUNK_ELEMENTS:
+            best = d
+    return best
+
+
+def _split(a: jax.Array, nc: int) -> jax.Array:
+    return a.reshape((a.shape[0] // nc, nc, *a.shape[1:]))
+
+
+def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
+            precision: Precision = None) -> jax.Array:
+    """y = B(x, w) as patches @ kernel matrix: (N, C_in, D) -> (N, C_out, O).
+
+    Large batches run in chunks of samples (see :data:`CHUNK_ELEMENTS`).
+    """
+    n, c_in = x.shape[:2]
+    nc = _chunk(geom, n, c_in)
+    if nc == n:
+        return _forward(geom, x, w, precision=precision)
+    y = lax.map(lambda xc: _forward(geom, xc, w, precision=precision), _split(x, nc))
+    return y.reshape((n, *y.shape[2:]))
+
+
+def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                precision: Precision = None) -> jax.Array:
+    """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k); chunks summed for large batches."""
+    n, c_in = x.shape[:2]
+    nc = _chunk(geom, n, c_in)
+    if nc == n:
+        return _weight_grad(geom, x, g, precision=precision)
+    acc = acc_dtype(x.dtype)
+
+    def step(total: jax.Array, xg: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        return total + _weight_grad(geom, xg[0], xg[1], precision=precision).astype(acc), None
+
+    zero = jnp.zeros((g.shape[1], c_in // geom.groups, *geom.kernel), acc)
+    total, _ = lax.scan(step, zero, (_split(x, nc), _split(g, nc)))
+    return total.astype(x.dtype)
+
+
+def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
+               precision: Precision = None) -> jax.Array:
+    """dx = B_x^T(g; w): dP = g @ W^T per group, then the fold (col2im) -> (N, C_in, D)."""
+    n = g.shape[0]
+    nc = _chunk(geom, n, w.shape[1] * geom.groups)
+    if nc == n:
+        return _input_grad(geom, g, w, precision=precision)
+    dx = lax.map(lambda gc: _input_grad(geom, gc, w, precision=precision), _split(g, nc))
+    return dx.reshape((n, *dx.shape[2:]))
