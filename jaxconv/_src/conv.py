@@ -13,30 +13,40 @@ gradient of a gradient again runs these hand-derived rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import DTypeLike
 
 from . import _args
 from . import padding as _padding
-from ._args import ConvGeometry
-from ._linear import match_varying
+from ._linear import channel_sum, match_varying
+from .geometry import ConvGeometry
+from .plan import Method, Plan, algorithm, plan_for
 
-_HIGHEST = lax.Precision.HIGHEST
+PrecisionLike = lax.Precision | str | None
+
+@dataclass(frozen=True)
+class _Config:
+    """The static argument of the three custom_vjp maps: geometry, plan and precision.
+
+    jit caches a compiled function per config, so the plan is fixed at trace time.
+    """
+
+    geom: ConvGeometry
+    plan: Plan
+    precision: lax.Precision | None
 
 
-def _acc_type(dtype):
-    """Accumulation dtype: f32 for half-precision inputs, else the input's own."""
-    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else None
-
-
-def _channel_sum(g, dtype):
-    """Sum over every axis but the channel axis (1), accumulated in >= f32."""
-    axes = (0,) + tuple(range(2, g.ndim))
-    return jnp.sum(g, axis=axes, dtype=_acc_type(dtype)).astype(dtype)
+def _run(cfg: _Config, which: str, a: jax.Array, b: jax.Array) -> jax.Array:
+    mod = algorithm(cfg.plan[which])
+    out: jax.Array = getattr(mod, which)(cfg.geom, a, b, precision=cfg.precision)
+    return out
 
 
 def _add_bias(y, b):
@@ -46,171 +56,142 @@ def _add_bias(y, b):
 
 
 # --------------------------------------------------------------------------
-# The three bilinear maps, as plain lax calls (no custom rules here).
-# --------------------------------------------------------------------------
-
-
-def _forward_pads(geom: ConvGeometry):
-    """(lo, hi) with hi trimmed so that exactly ``out_spatial`` outputs come out.
-
-    All three maps are defined by one index relation, ``t = p*stride +
-    j*dilation - lo`` for x position ``t < D``, y position ``p < O`` and tap
-    ``j < k``; ``hi`` only matters through ``O`` (it is what conv_transpose's
-    output_padding changes), so each map derives its padding from D and O.
-    """
-    return tuple(
-        (lo, (O - 1) * s + d * (kk - 1) + 1 - D - lo)
-        for D, O, kk, s, d, (lo, _) in zip(
-            geom.in_spatial, geom.out_spatial, geom.kernel, geom.stride, geom.dilation,
-            geom.padding,
-        )
-    )
-
-
-def _b(geom: ConvGeometry, x, w):
-    """y = B(x, w): cross-correlation, (N, C_in, D) x (C_out, C_in/G, k) -> (N, C_out, O)."""
-    y = lax.conv_general_dilated(
-        x, w,
-        window_strides=geom.stride,
-        padding=_forward_pads(geom),
-        rhs_dilation=geom.dilation,
-        feature_group_count=geom.groups,
-        precision=_HIGHEST,
-        preferred_element_type=_acc_type(x.dtype),
-    )
-    return y.astype(x.dtype)
-
-
-def _bxt(geom: ConvGeometry, y, w):
-    """x = B_x^T(y; w): (N, C_out, O) -> (N, C_in, D).
-
-    The transpose of a strided, padded correlation is a correlation of the
-    stride-dilated ``y`` (``lhs_dilation=stride``) with the spatially flipped
-    kernel whose in/out channels are swapped within each group, padded by
-    ``dilation*(k-1) - lo`` in front and whatever makes the output exactly D
-    long behind (negative padding crops; it absorbs output_padding too).
-    """
-    G = geom.groups
-    c_out, cin_g = w.shape[:2]
-    k = w.shape[2:]
-    wt = w.reshape((G, c_out // G, cin_g) + k).swapaxes(1, 2).reshape((G * cin_g, c_out // G) + k)
-    wt = jnp.flip(wt, axis=tuple(range(2, wt.ndim)))
-    pads = []
-    for D, O, kk, s, d, (lo, _) in zip(
-        geom.in_spatial, geom.out_spatial, geom.kernel, geom.stride, geom.dilation, geom.padding
-    ):
-        ke = d * (kk - 1)
-        pads.append((ke - lo, D - (O - 1) * s - 1 + lo))
-    x = lax.conv_general_dilated(
-        y, wt,
-        window_strides=(1,) * geom.ndim,
-        padding=pads,
-        lhs_dilation=geom.stride,
-        rhs_dilation=geom.dilation,
-        feature_group_count=G,
-        precision=_HIGHEST,
-        preferred_element_type=_acc_type(y.dtype),
-    )
-    return x.astype(y.dtype)
-
-
-def _bwt(geom: ConvGeometry, x, y):
-    """w = B_w^T(y; x): correlate x with y over batch and positions -> (C_out, C_in/G, *k).
-
-    ``dw[o, i, t] = sum_{n, p} x_pad[n, g(o)*C_in/G + i, p*stride + t*dilation] * y[n, o, p]``:
-    a correlation in which batch plays the role of channels, ``y`` is the kernel,
-    the conv's dilation becomes the stride and its stride the kernel dilation.
-    Groups become batch groups. The hi padding is trimmed so exactly k taps come out.
-    """
-    nd = geom.ndim
-    spec = (1, 0) + tuple(range(2, nd + 2))  # swap the first two axes' roles
-    dn = lax.ConvDimensionNumbers(lhs_spec=spec, rhs_spec=spec, out_spec=spec)
-    w = lax.conv_general_dilated(
-        x, y,
-        window_strides=geom.dilation,
-        padding=_forward_pads(geom),
-        rhs_dilation=geom.stride,
-        dimension_numbers=dn,
-        batch_group_count=geom.groups,
-        precision=_HIGHEST,
-        preferred_element_type=_acc_type(x.dtype),
-    )
-    return w.astype(x.dtype)
-
-
-# --------------------------------------------------------------------------
-# custom_vjp wrappers: each backward rule uses the other two.
+# custom_vjp maps: each backward rule uses the other two (same config).
 # --------------------------------------------------------------------------
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _conv(geom, x, w, b):
-    return _add_bias(_b(geom, x, w), b)
+def _conv_map(cfg, x, w, b):
+    return _add_bias(_run(cfg, "forward", x, w), b)
 
 
-def _conv_fwd(geom, x, w, b):
-    # b (C_out values) only marks whether a bias cotangent is due: None is an
-    # empty pytree, so the residuals stay arrays only.
-    return _conv(geom, x, w, b), (x, w, b)
+def _conv_fwd(cfg, x, w, b):
+    # Residuals are the inputs only (never an algorithm's patches or spectra);
+    # b (C_out values) only marks whether a bias cotangent is due.
+    return _conv_map(cfg, x, w, b), (x, w, b)
 
 
 # y = B(x, w) + b is linear in x for fixed w: as a matrix, y = W x, so
 # dx = W^T g = B_x^T(g; w), a transposed convolution of the cotangent.
 # It is linear in w for fixed x: y = X w, so dw = X^T g = B_w^T(g; x), the
 # correlation of x with g. b is broadcast over batch and positions, so db
-# is g summed over those axes.
-def _conv_bwd(geom, res, g):
+# is g summed over those axes. (Under jit, an unused dx -- a first layer fed
+# with data -- is dead code and XLA removes it.)
+def _conv_bwd(cfg, res, g):
     x, w, b = res
-    dx = _conv_transpose(geom, g, w, None)
-    dw = _conv_weight(geom, x, g)
-    db = None if b is None else _channel_sum(g, b.dtype)
+    dx = _conv_transpose_map(cfg, g, w, None)
+    dw = _conv_weight_map(cfg, x, g)
+    db = None if b is None else channel_sum(g, b.dtype)
     return dx, dw, db
 
 
-_conv.defvjp(_conv_fwd, _conv_bwd)
+_conv_map.defvjp(_conv_fwd, _conv_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _conv_transpose(geom, y, w, b):
-    return _add_bias(_bxt(geom, y, w), b)
+def _conv_transpose_map(cfg, y, w, b):
+    return _add_bias(_run(cfg, "input_grad", y, w), b)
 
 
-def _conv_transpose_fwd(geom, y, w, b):
-    return _conv_transpose(geom, y, w, b), (y, w, b)
+def _conv_transpose_fwd(cfg, y, w, b):
+    return _conv_transpose_map(cfg, y, w, b), (y, w, b)
 
 
 # x = B_x^T(y; w) + b. Linear in y with matrix W^T, so dy = (W^T)^T h = W h =
 # B(h, w): a convolution of the cotangent. For w, <B_x^T(y; w), h> = <y, B(h, w)>
 # and B(h, w) is linear in w with matrix H, so dw = H^T y = B_w^T(y; h). db = sum h.
-def _conv_transpose_bwd(geom, res, h):
+def _conv_transpose_bwd(cfg, res, h):
     y, w, b = res
-    dy = _conv(geom, h, w, None)
-    dw = _conv_weight(geom, h, y)
-    db = None if b is None else _channel_sum(h, b.dtype)
+    dy = _conv_map(cfg, h, w, None)
+    dw = _conv_weight_map(cfg, h, y)
+    db = None if b is None else channel_sum(h, b.dtype)
     return dy, dw, db
 
 
-_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+_conv_transpose_map.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _conv_weight(geom, x, y):
-    return _bwt(geom, x, y)
+def _conv_weight_map(cfg, x, y):
+    return _run(cfg, "weight_grad", x, y)
 
 
-def _conv_weight_fwd(geom, x, y):
-    return _conv_weight(geom, x, y), (x, y)
+def _conv_weight_fwd(cfg, x, y):
+    return _conv_weight_map(cfg, x, y), (x, y)
 
 
 # w = B_w^T(y; x), defined by <B_w^T(y; x), h> = <y, B(x, h)> for every
 # w-shaped h. So d/dy = B(x, h), a convolution of x with the cotangent; and
 # <y, B(x, h)> = <B_x^T(y; h), x>, so d/dx = B_x^T(y; h), a transposed convolution.
-def _conv_weight_bwd(geom, res, h):
+def _conv_weight_bwd(cfg, res, h):
     x, y = res
-    return _conv_transpose(geom, y, h, None), _conv(geom, x, h, None)
+    return _conv_transpose_map(cfg, y, h, None), _conv_map(cfg, x, h, None)
 
 
-_conv_weight.defvjp(_conv_weight_fwd, _conv_weight_bwd)
+_conv_weight_map.defvjp(_conv_weight_fwd, _conv_weight_bwd)
+
+
+# --------------------------------------------------------------------------
+# The maps with their plan: what conv / conv_transpose / pools call.
+# --------------------------------------------------------------------------
+
+
+def _config(fn: str, geom: ConvGeometry, dtype: DTypeLike, x_shape: tuple[int, ...],
+            w_shape: tuple[int, ...], method: Method, precision: Any) -> _Config:
+    plan = plan_for(geom, dtype, method=method, x_shape=x_shape, w_shape=w_shape, caller=fn)
+    return _Config(geom, plan, _precision(fn, precision))
+
+
+def _conv(geom: ConvGeometry, x: jax.Array, w: jax.Array, b: jax.Array | None, *,
+          method: Method = "auto", precision: PrecisionLike = None) -> jax.Array:
+    """y = B(x, w) + b with the plan for ``method`` (x: (N, C_in, *D), w: (C_out, C_in/G, *k))."""
+    cfg = _config("conv", geom, x.dtype, tuple(x.shape), tuple(w.shape), method, precision)
+    return _conv_map(cfg, x, w, b)
+
+
+def _conv_transpose(geom: ConvGeometry, y: jax.Array, w: jax.Array, b: jax.Array | None, *,
+                    method: Method = "auto", precision: PrecisionLike = None) -> jax.Array:
+    """x = B_x^T(y; w) + b (y: (N, C_out, *O), w: (C_out, C_in/G, *k)) -> (N, C_in, *D)."""
+    x_shape = (y.shape[0], w.shape[1] * geom.groups, *geom.in_spatial)
+    cfg = _config("conv_transpose", geom, y.dtype, x_shape, tuple(w.shape), method, precision)
+    return _conv_transpose_map(cfg, y, w, b)
+
+
+def _conv_weight(geom: ConvGeometry, x: jax.Array, y: jax.Array, *,
+                 method: Method = "auto", precision: PrecisionLike = None) -> jax.Array:
+    """dw = B_w^T(y; x) (x: (N, C_in, *D), y: (N, C_out, *O)) -> (C_out, C_in/G, *k)."""
+    w_shape = (y.shape[1], x.shape[1] // geom.groups, *geom.kernel)
+    cfg = _config("conv", geom, x.dtype, tuple(x.shape), w_shape, method, precision)
+    return _conv_weight_map(cfg, x, y)
+
+
+def _b(geom: ConvGeometry, x: jax.Array, w: jax.Array) -> jax.Array:
+    """B(x, w) without custom rules (a building block for ops with their own VJP, e.g. pools)."""
+    cfg = _config("conv", geom, x.dtype, tuple(x.shape), tuple(w.shape), "auto", None)
+    return _run(cfg, "forward", x, w)
+
+
+_PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32",
+               "fastest")
+
+
+def _precision(fn: str, precision: Any) -> lax.Precision | None:
+    """``precision=`` as a ``lax.Precision`` or None; raises the user's error otherwise."""
+    if precision is None or isinstance(precision, lax.Precision):
+        return precision
+    if isinstance(precision, str):
+        try:
+            return lax.Precision(precision.lower())
+        except ValueError:
+            pass
+        raise ValueError(
+            f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or one of "
+            f"{', '.join(repr(p) for p in _PRECISIONS)}; got {precision!r}"
+        )
+    raise TypeError(
+        f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or a string; got "
+        f"{precision!r} of type {type(precision).__name__}"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -233,6 +214,8 @@ def conv(
     groups: int = 1,
     flip: bool = False,
     padding_mode: str = "zeros",
+    method: Method = "auto",
+    precision: PrecisionLike = None,
 ) -> jax.Array:
     """N-d convolution (cross-correlation by default), PyTorch ``conv1d/2d/3d`` semantics.
 
@@ -260,6 +243,15 @@ def conv(
         ``torch.nn.Conv2d(padding_mode=...)``: pad ``x`` with this mode by the resolved
         ``(lo, hi)`` pairs (a string padding is resolved first), then convolve with no
         padding (see :func:`jaxconv.pad`).
+      method: which algorithm computes each map: ``"auto"`` (a cost model per
+        backend, or measurements under :func:`jaxconv.autotune`), one of
+        ``"xla"``, ``"im2col"``, ``"direct"``, ``"phase"`` (and ``"fft"`` where
+        built), or a mapping ``{"forward": ..., "input_grad": ...,
+        "weight_grad": ...}`` (missing maps are ``"auto"``). See
+        :func:`jaxconv.conv_plan` for the choice.
+      precision: ``None`` (JAX's default, governed by
+        ``jax.default_matmul_precision``), a ``jax.lax.Precision`` or its name
+        (``"highest"``...), passed to every matrix multiplication and XLA convolution.
 
     Returns:
       ``(N, C_out, *O)`` with ``O = floor((D + lo + hi - dilation*(k-1) - 1) / stride) + 1``,
@@ -274,6 +266,14 @@ def conv(
     sum); reverse-over-reverse (grad of grad) works and again uses these rules.
     Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available
     on ``custom_vjp`` functions; use ``jax.jacrev(jax.grad(f))`` for Hessians.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv
+      >>> x, w = jnp.ones((2, 1, 28, 28)), jnp.ones((20, 1, 5, 5))
+      >>> jaxconv.conv(x, w).shape
+      (2, 20, 24, 24)
+      >>> float(jaxconv.conv(x, w, padding="same", method="direct")[0, 0, 0, 0])
+      9.0
     """
     x = _args.as_array("conv", "x", x)
     w = _args.as_array("conv", "w", w)
@@ -289,7 +289,7 @@ def conv(
     if flip:
         w = jnp.flip(w, axis=_spatial_axes(w))
     x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
-    return _conv(geom, x, w, b)
+    return _conv(geom, x, w, b, method=method, precision=precision)
 
 
 def conv_transpose(
@@ -302,6 +302,8 @@ def conv_transpose(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    method: Method = "auto",
+    precision: PrecisionLike = None,
 ) -> jax.Array:
     """Transposed convolution, PyTorch ``conv_transpose1d/2d/3d`` semantics.
 
@@ -326,6 +328,9 @@ def conv_transpose(
         smaller than stride or dilation (PyTorch's rule).
       dilation: int or one per dim, >= 1.
       groups: must divide ``C_in`` (and ``C_out = w.shape[1] * groups``).
+      method: as in :func:`conv`; here ``"forward"`` names the algorithm of
+        this op's *backward* (the conv), and ``"input_grad"`` this op itself.
+      precision: as in :func:`conv`.
 
     Returns:
       ``(N, C_out, *O)`` with
@@ -338,6 +343,12 @@ def conv_transpose(
     of the cotangent with ``w``); reverse-over-reverse works. Forward mode
     (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is not available on
     ``custom_vjp`` functions.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv
+      >>> y, w = jnp.ones((2, 8, 16, 16)), jnp.ones((8, 4, 4, 4))
+      >>> jaxconv.conv_transpose(y, w, stride=2, padding=1, method="phase").shape
+      (2, 4, 32, 32)
     """
     x = _args.as_array("conv_transpose", "x", x)
     w = _args.as_array("conv_transpose", "w", w)
@@ -349,4 +360,59 @@ def conv_transpose(
     )
     _args.check_floating("conv_transpose", x=x, w=w, b=b)
     x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
-    return _conv_transpose(geom, x, w, b)
+    return _conv_transpose(geom, x, w, b, method=method, precision=precision)
+
+
+def conv_plan(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    output_padding: int | Sequence[int] = 0,
+    transpose: bool = False,
+    dtype: DTypeLike = jnp.float32,
+    backend: str | None = None,
+    method: Method = "auto",
+) -> Plan:
+    """The algorithm each map of a :func:`conv` (or :func:`conv_transpose`) would run.
+
+    Shows what ``method="auto"`` (or the given ``method``) chooses for these
+    shapes and arguments, on ``backend`` (default: JAX's default backend). Under
+    :func:`jaxconv.autotune` the choice is measured (and cached).
+
+    Args:
+      x_shape: the op's input shape ``(N, C_in, *D)``.
+      w_shape: its kernel shape (``conv``: ``(C_out, C_in // groups, *k)``;
+        ``conv_transpose``: ``(C_in, C_out // groups, *k)``).
+      stride, padding, dilation, groups, output_padding: as for the op
+        (``output_padding`` only with ``transpose=True``).
+      transpose: plan :func:`conv_transpose` instead of :func:`conv`.
+      dtype: the arrays' dtype.
+      backend: ``"cpu"``, ``"gpu"`` or ``"tpu"``; None = ``jax.default_backend()``.
+      method: as for the op.
+
+    Returns:
+      A ``Plan`` with fields ``forward`` (the conv ``B(x, w)``),
+      ``input_grad`` (``B_x^T``: conv_transpose, the input gradient) and
+      ``weight_grad`` (``B_w^T``): algorithm names.
+
+    Example:
+      >>> import jaxconv
+      >>> jaxconv.conv_plan((8, 1, 28, 28), (20, 1, 5, 5), backend="gpu")
+      Plan(forward='xla', input_grad='xla', weight_grad='xla')
+    """
+    fn = "conv_transpose" if transpose else "conv"
+    xs, ws = tuple(int(s) for s in x_shape), tuple(int(s) for s in w_shape)
+    if transpose:
+        geom = _args.conv_transpose_geometry(
+            fn, xs, ws, None, stride=stride, padding=padding, output_padding=output_padding,
+            dilation=dilation, groups=groups)
+        xs = (xs[0], ws[1] * geom.groups, *geom.in_spatial)
+    else:
+        geom = _args.conv_geometry(fn, xs, ws, None, stride=stride, padding=padding,
+                                   dilation=dilation, groups=groups)
+    return plan_for(geom, dtype, backend=backend, method=method, x_shape=xs, w_shape=ws,
+                    caller=fn)

@@ -1,1 +1,108 @@
-"""Convolution algorithms: one module per algorithm, each implementing the three maps of a ConvGeometry."""
+"""Convolution algorithms: one module per algorithm, each implementing the three maps of a geometry.
+
+Every algorithm module defines ``NAME``, ``supports(geom, dtype)`` (None, or
+the reason it cannot run the geometry), and the three maps of the bilinear
+convolution ``y = B(x, w)`` on channels-first arrays:
+
+* ``forward(geom, x, w, *, precision=None)``      -- ``B(x, w)``
+* ``input_grad(geom, g, w, *, precision=None)``   -- ``B_x^T(g; w)``
+* ``weight_grad(geom, x, g, *, precision=None)``  -- ``B_w^T(g; x)``
+
+They are plain JAX (no custom rules): ``conv.py`` wraps them in custom_vjp
+maps. All three are defined by one index relation: input position
+``t = p*stride + j*dilation - lo`` for output position ``p < O`` and tap
+``j < k``; the ``hi`` padding follows from ``D`` and ``O`` (:func:`pads`).
+
+This package module holds the small helpers the algorithms share.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..geometry import ConvGeometry
+
+Pair = tuple[int, int]
+
+
+def pads(geom: ConvGeometry) -> tuple[Pair, ...]:
+    """(lo, hi) per spatial dim, hi derived so that exactly ``out_spatial`` outputs come out.
+
+    ``hi`` may be negative (the conv never reads the last input elements, e.g.
+    a strided conv, or conv_transpose's output_padding): it then crops.
+    """
+    return tuple(
+        (lo, (O - 1) * s + d * (k - 1) + 1 - D - lo)
+        for D, O, k, s, d, (lo, _) in zip(
+            geom.in_spatial, geom.out_spatial, geom.kernel, geom.stride, geom.dilation,
+            geom.padding,
+        )
+    )
+
+
+def pad_spatial(a: jax.Array, pairs: Sequence[Pair], first: int,
+                interior: Sequence[int] | None = None) -> jax.Array:
+    """``lax.pad`` of the spatial axes ``first, first+1, ...`` (negative pads crop)."""
+    cfg = [(0, 0, 0)] * a.ndim
+    for i, (lo, hi) in enumerate(pairs):
+        cfg[first + i] = (lo, hi, 0 if interior is None else interior[i])
+    if all(c == (0, 0, 0) for c in cfg):
+        return a
+    return lax.pad(a, jnp.zeros((), a.dtype), cfg)
+
+
+def taps(geom: ConvGeometry) -> Iterator[tuple[int, ...]]:
+    """Every tap index ``j`` of the kernel, in C (row-major) order."""
+    return itertools.product(*(range(k) for k in geom.kernel))
+
+
+def tap_slice(a: jax.Array, geom: ConvGeometry, j: Sequence[int], first: int) -> jax.Array:
+    """The input values tap ``j`` reads for every output: ``a[..., j*d : j*d + (O-1)*s + 1 : s]``.
+
+    ``a`` is the padded input (spatial axes from ``first``); the result has
+    the output's spatial size.
+    """
+    start = [0] * a.ndim
+    limit = list(a.shape)
+    strides = [1] * a.ndim
+    for i, (jj, O, s, d) in enumerate(zip(j, geom.out_spatial, geom.stride, geom.dilation)):
+        start[first + i] = jj * d
+        limit[first + i] = jj * d + (O - 1) * s + 1
+        strides[first + i] = s
+    return lax.slice(a, start, limit, strides)
+
+
+def place_tap(c: jax.Array, geom: ConvGeometry, j: Sequence[int], first: int) -> jax.Array:
+    """Adjoint of :func:`tap_slice`: puts ``c`` (output-sized) where tap ``j`` reads, zeros elsewhere.
+
+    Returns an array of the padded input's spatial size (``D + lo + hi``).
+    """
+    cfg = []
+    for jj, O, s, d, D, (lo, hi) in zip(j, geom.out_spatial, geom.stride, geom.dilation,
+                                        geom.in_spatial, pads(geom)):
+        start = jj * d
+        cfg.append((start, D + lo + hi - start - (O - 1) * s - 1))
+    return pad_spatial(c, cfg, first, interior=[s - 1 for s in geom.stride])
+
+
+def transpose_kernel(w: jax.Array, groups: int) -> jax.Array:
+    """``(C_out, C_in/G, *k)`` -> ``(C_in, C_out/G, *k)``: in/out channels swapped within each group."""
+    c_out, cin_g = w.shape[:2]
+    k = w.shape[2:]
+    wg = w.reshape((groups, c_out // groups, cin_g, *k)).swapaxes(1, 2)
+    return wg.reshape((groups * cin_g, c_out // groups, *k))
+
+
+def channels_last(a: jax.Array) -> jax.Array:
+    """``(N, C, *S)`` -> ``(N, *S, C)``."""
+    return jnp.moveaxis(a, 1, -1)
+
+
+def channels_first(a: jax.Array) -> jax.Array:
+    """``(N, *S, C)`` -> ``(N, C, *S)``."""
+    return jnp.moveaxis(a, -1, 1)

@@ -1,0 +1,121 @@
+"""The ``direct`` algorithm: shift and accumulate, one fused multiply-add per tap.
+
+Channels-first, with the channels split into groups, ``(N, G, C/G, *S)``:
+
+* forward:     ``y[:, g, o] = sum_{j, i} x_j[:, g, i] * w[g, o, i, j]`` where
+  ``x_j`` is the strided slice tap ``j`` reads. ``T * C_in/G`` multiply-adds
+  over the output; XLA fuses them into one loop over ``y``. Cheap when
+  ``C_in/G`` is small: few input channels, depthwise, small groups.
+* input_grad:  ``dx = sum_j place_j(sum_o g[:, g, o] * w[g, o, i, j])``, every
+  tap's contribution put back where the tap reads (the adjoint of the slice).
+* weight_grad: ``dw[g, o, i, j] = sum_{n, p} x_j[n, g, i, p] * g[n, g, o, p]``:
+  one reduction per tap.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import DTypeLike
+
+from .._linear import acc_dtype
+from ..geometry import ConvGeometry
+from . import pad_spatial, pads, place_tap, tap_slice, taps
+
+NAME = "direct"
+
+Precision = lax.Precision | None
+
+#: Most unrolled terms (``prod(k)`` taps times the larger of ``C_in/G``, ``C_out/G``).
+MAX_TERMS = 4096
+
+
+def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
+    """None, unless the unrolled sum would be huge (more than :data:`MAX_TERMS` terms).
+
+    The channel counts are not part of the geometry, so the limit is checked
+    on the arrays by :func:`check_terms`.
+    """
+    return None
+
+
+def check_terms(geom: ConvGeometry, cin_g: int, cout_g: int) -> str | None:
+    """The reason ``direct`` declines these channel counts, or None."""
+    terms = math.prod(geom.kernel) * max(cin_g, 1)
+    if terms > MAX_TERMS:
+        return (f"direct unrolls prod(kernel) * C_in/groups = {terms} multiply-adds per output, "
+                f"more than {MAX_TERMS}")
+    return None
+
+
+def _split(a: jax.Array, G: int) -> jax.Array:
+    """``(N, C, *S)`` -> ``(N, G, C/G, *S)``."""
+    return a.reshape((a.shape[0], G, a.shape[1] // G, *a.shape[2:]))
+
+
+def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
+            precision: Precision = None) -> jax.Array:
+    """y = B(x, w) by shifted multiply-adds: (N, C_in, D) -> (N, C_out, O)."""
+    G = geom.groups
+    nd = geom.ndim
+    c_out, cin_g = w.shape[:2]
+    acc = acc_dtype(x.dtype)
+    xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
+    wg = w.reshape((G, c_out // G, cin_g, -1)).astype(acc)  # (G,O/G,C/G,T)
+    bshape = (1, G, c_out // G) + (1,) * nd
+    terms = []
+    for t, j in enumerate(taps(geom)):
+        xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
+        for i in range(cin_g):
+            terms.append(xj[:, :, i:i + 1] * wg[:, :, i, t].reshape(bshape))
+    y = functools.reduce(operator.add, terms)  # (N,G,O/G,*O)
+    return y.reshape((x.shape[0], c_out, *geom.out_spatial)).astype(x.dtype)
+
+
+def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
+               precision: Precision = None) -> jax.Array:
+    """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read."""
+    G = geom.groups
+    nd = geom.ndim
+    c_out, cin_g = w.shape[:2]
+    acc = acc_dtype(g.dtype)
+    gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
+    wg = w.reshape((G, c_out // G, cin_g, -1)).astype(acc)  # (G,O/G,C/G,T)
+    out_g = c_out // G
+    parts = []
+    for t, j in enumerate(taps(geom)):
+        if out_g == 1:
+            cj = gg * wg[:, :, :, t].reshape((1, G, cin_g) + (1,) * nd)  # (N,G,C/G,*O)
+        else:
+            cj = jnp.einsum("ngo...,goi->ngi...", gg, wg[..., t], precision=precision)
+        parts.append(place_tap(cj, geom, j, 3))
+    dx = functools.reduce(operator.add, parts)
+    lohi = [(-lo, -hi) for lo, hi in pads(geom)]
+    dx = pad_spatial(dx, lohi, 3)
+    return dx.reshape((g.shape[0], G * cin_g, *geom.in_spatial)).astype(g.dtype)
+
+
+def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                precision: Precision = None) -> jax.Array:
+    """dw = B_w^T(g; x): one reduction over batch and positions per tap -> (C_out, C_in/G, *k)."""
+    G = geom.groups
+    c_out = g.shape[1]
+    cin_g = x.shape[1] // G
+    acc = acc_dtype(x.dtype)
+    xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
+    gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
+    red = (0, *range(3, 3 + geom.ndim))
+    cols = []
+    for j in taps(geom):
+        xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
+        if cin_g == 1 and c_out == G:
+            cols.append(jnp.sum(xj * gg, axis=red)[:, :, None])  # (G,1,1)
+        else:
+            cols.append(jnp.einsum("ngi...,ngo...->goi", xj, gg, precision=precision))
+    dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
+    return dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)

@@ -1,0 +1,100 @@
+"""The ``xla`` algorithm: the three maps as ``lax.conv_general_dilated`` calls.
+
+It supports every geometry and dtype, and is what ``"auto"`` picks on GPU and
+TPU, where XLA's convolutions are the vendor libraries'. The arrays stay
+channels-first: XLA chooses its own internal layout for a convolution and
+transposes once at entry and exit.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import DTypeLike
+
+from .._linear import acc_dtype
+from ..geometry import ConvGeometry
+from . import pads, transpose_kernel
+
+NAME = "xla"
+
+Precision = lax.Precision | None
+
+
+def _preferred(dtype: DTypeLike) -> jnp.dtype | None:
+    d = jnp.dtype(dtype)
+    return acc_dtype(d) if d != acc_dtype(d) else None
+
+
+def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
+    """Every geometry and floating dtype: always None."""
+    return None
+
+
+def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
+            precision: Precision = None) -> jax.Array:
+    """y = B(x, w): cross-correlation, (N, C_in, D) x (C_out, C_in/G, k) -> (N, C_out, O)."""
+    y = lax.conv_general_dilated(
+        x, w,
+        window_strides=geom.stride,
+        padding=pads(geom),
+        rhs_dilation=geom.dilation,
+        feature_group_count=geom.groups,
+        precision=precision,
+        preferred_element_type=_preferred(x.dtype),
+    )
+    return y.astype(x.dtype)
+
+
+def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
+               precision: Precision = None) -> jax.Array:
+    """dx = B_x^T(g; w): (N, C_out, O) -> (N, C_in, D).
+
+    The transpose of a strided, padded correlation is a correlation of the
+    stride-dilated ``g`` (``lhs_dilation=stride``) with the spatially flipped
+    kernel whose in/out channels are swapped within each group, padded by
+    ``dilation*(k-1) - lo`` in front and whatever makes the output exactly D
+    long behind (negative padding crops; it absorbs output_padding too).
+    """
+    wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
+    tpads = [
+        (d * (k - 1) - lo, D - (O - 1) * s - 1 + lo)
+        for D, O, k, s, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.kernel,
+                                          geom.stride, geom.dilation, geom.padding)
+    ]
+    x = lax.conv_general_dilated(
+        g, wt,
+        window_strides=(1,) * geom.ndim,
+        padding=tpads,
+        lhs_dilation=geom.stride,
+        rhs_dilation=geom.dilation,
+        feature_group_count=geom.groups,
+        precision=precision,
+        preferred_element_type=_preferred(g.dtype),
+    )
+    return x.astype(g.dtype)
+
+
+def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                precision: Precision = None) -> jax.Array:
+    """dw = B_w^T(g; x): correlate x with g over batch and positions -> (C_out, C_in/G, *k).
+
+    ``dw[o, i, t] = sum_{n, p} x_pad[n, g(o)*C_in/G + i, p*stride + t*dilation] * g[n, o, p]``:
+    a correlation in which batch plays the role of channels, ``g`` is the
+    kernel, the conv's dilation becomes the stride and its stride the kernel
+    dilation; groups become batch groups.
+    """
+    spec = (1, 0, *range(2, geom.ndim + 2))  # swap the roles of the first two axes
+    dn = lax.ConvDimensionNumbers(lhs_spec=spec, rhs_spec=spec, out_spec=spec)
+    dw = lax.conv_general_dilated(
+        x, g,
+        window_strides=geom.dilation,
+        padding=pads(geom),
+        rhs_dilation=geom.stride,
+        dimension_numbers=dn,
+        batch_group_count=geom.groups,
+        precision=precision,
+        preferred_element_type=_preferred(x.dtype),
+    )
+    return dw.astype(x.dtype)

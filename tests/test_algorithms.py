@@ -1,0 +1,155 @@
+"""Every algorithm, every map, against the lax reference (float64).
+
+Each geometry is checked in ONE jitted function that runs the three maps of
+every algorithm and the reference's forward and VJP, so a geometry costs one
+compile. Geometries: the conv sweep of test_conv.py, its conv_transpose twins
+(output_padding), and a small hypothesis-generated space.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jax import lax
+from jax.test_util import check_grads
+from test_conv import SWEEP, _transpose_case
+
+import jaxconv
+from jaxconv._src import _args
+from jaxconv._src.algorithms import pads
+from jaxconv._src.plan import ALGORITHMS, algorithm
+
+NAMES = sorted(ALGORITHMS)
+
+
+def _ref_forward(geom, x, w):
+    return lax.conv_general_dilated(
+        x, w, geom.stride, pads(geom), rhs_dilation=geom.dilation,
+        feature_group_count=geom.groups, precision=lax.Precision.HIGHEST)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _all_maps(geom, x, w, g):
+    """(reference, {name: (forward, input_grad, weight_grad)})."""
+    y, vjp = jax.vjp(partial(_ref_forward, geom), x, w)
+    dx, dw = vjp(g)
+    got = {}
+    for name in NAMES:
+        mod = algorithm(name)
+        if mod.supports(geom, x.dtype) is not None:
+            continue
+        got[name] = (mod.forward(geom, x, w), mod.input_grad(geom, g, w),
+                     mod.weight_grad(geom, x, g))
+    return (y, dx, dw), got
+
+
+def _check_geometry(geom, n, c_in, c_out, seed=0):
+    with jax.enable_x64(True):
+        kx, kw, kg = jax.random.split(jax.random.PRNGKey(seed), 3)
+        x = jax.random.normal(kx, (n, c_in, *geom.in_spatial), jnp.float64)
+        w = jax.random.normal(kw, (c_out, c_in // geom.groups, *geom.kernel), jnp.float64)
+        g = jax.random.normal(kg, (n, c_out, *geom.out_spatial), jnp.float64)
+        want, got = _all_maps(geom, x, w, g)
+        assert set(got) == set(NAMES)
+        for name, maps in got.items():
+            for which, a, b in zip(("forward", "input_grad", "weight_grad"), maps, want):
+                assert a.shape == b.shape and a.dtype == jnp.float64, (name, which)
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10,
+                                           err_msg=f"{name} {which}")
+
+
+def _conv_geom(case):
+    x_shape = (case["n"], case["cin"], *case["D"])
+    w_shape = (case["cout"], case["cin"] // case["kw"]["groups"], *case["k"])
+    return _args.conv_geometry("conv", x_shape, w_shape, None, **case["kw"])
+
+
+@pytest.mark.parametrize("name", list(SWEEP))
+def test_every_algorithm_matches_reference_on_sweep(name):
+    case = SWEEP[name]
+    _check_geometry(_conv_geom(case), case["n"], case["cin"], case["cout"])
+
+
+@pytest.mark.parametrize("name", ["1d_even_stride2_asym", "1d_same_stride3_dil2", "2d_perdim",
+                                  "2d_groups2_s3", "3d_mixed"])
+def test_every_algorithm_on_conv_transpose_geometries(name):
+    """The geometry conv_transpose builds (output_padding: the conv never reads the end)."""
+    case = SWEEP[name]
+    kw = {"output_padding": 0, **_transpose_case(case)}
+    c_out = case["cout"]
+    y_shape = jax.eval_shape(partial(jaxconv.conv, **case["kw"]),
+                             jnp.zeros((case["n"], case["cin"], *case["D"])),
+                             jnp.zeros((c_out, case["cin"] // case["kw"]["groups"], *case["k"])))
+    geom = _args.conv_transpose_geometry(
+        "conv_transpose", y_shape.shape, (c_out, case["cin"] // case["kw"]["groups"], *case["k"]),
+        None, **kw)
+    _check_geometry(geom, case["n"], case["cin"], c_out)
+
+
+@st.composite
+def _geometries(draw):
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 2, 3]))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
+    size = 5 if nd < 3 else 4
+    D = tuple(draw(st.integers(max(1, d * (kk - 1) + 1 - lo - hi), size + 1))
+              for d, kk, (lo, hi) in zip(dilation, k, padding))
+    transpose = draw(st.booleans())
+    if transpose:
+        # conv_transpose of a y of size D: output_padding < max(stride, dilation)
+        op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        try:
+            geom = _args.conv_transpose_geometry(
+                "conv_transpose", (1, cout, *D), (cout, cin // groups, *k), None, stride=stride,
+                padding=padding, output_padding=op, dilation=dilation, groups=groups)
+        except ValueError:
+            geom = None
+    else:
+        geom = _args.conv_geometry("conv", (1, cin, *D), (cout, cin // groups, *k), None,
+                                   stride=stride, padding=padding, dilation=dilation,
+                                   groups=groups)
+    return geom, cin, cout
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_geometries())
+def test_every_algorithm_on_random_geometries(drawn):
+    geom, cin, cout = drawn
+    if geom is None:  # conv_transpose rejected the padding (it removes the whole output)
+        return
+    _check_geometry(geom, 2, cin, cout, seed=1)
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_check_grads_order2_per_method(method):
+    """Second-order finite differences through the custom_vjp maps, one method for all."""
+    case = SWEEP["2d_groups2_s3"]
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.PRNGKey(0), (1, case["cin"], *case["D"]), jnp.float64)
+        w = jax.random.normal(jax.random.PRNGKey(1), (case["cout"], 2, *case["k"]), jnp.float64)
+        f = jax.jit(partial(jaxconv.conv, method=method, **case["kw"]))
+        check_grads(f, (x, w), order=2, modes=["rev"])
+        y = f(x, w)
+        ft = jax.jit(partial(jaxconv.conv_transpose, method=method, stride=3, padding=(1, 2),
+                             groups=2, output_padding=(1, 2)))
+        check_grads(ft, (y, w), order=2, modes=["rev"])
+
+
+def test_im2col_in_batch_chunks(monkeypatch):
+    """A patch matrix over the budget is built per chunk of samples (a loop): same values."""
+    from jaxconv._src.algorithms import im2col
+
+    case = SWEEP["2d_groups2_s3"]
+    geom = _conv_geom({**case, "n": 6})
+    monkeypatch.setattr(im2col, "CHUNK_ELEMENTS", im2col._patch_elements(geom, 2, case["cin"]))
+    assert im2col._chunk(geom, 6, case["cin"]) == 2
+    _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
