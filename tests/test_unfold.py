@@ -205,7 +205,7 @@ def test_conv_matrix_gradient():
 
 def test_errors():
     x = jnp.ones((1, 2, 4, 4))
-    with pytest.raises(ValueError, match=r"jaxconv.unfold: window must fit the padded input.*"
+    with pytest.raises(ValueError, match=r"jaxconv.unfold: the \(dilated\) window is larger than the padded input.*"
                                          r"window \(5, 1\)"):
         jaxconv.unfold(x, (5, 1))
     with pytest.raises(ValueError, match=r"jaxconv.unfold: x must be \(N, C, \*spatial\)"):

@@ -347,7 +347,7 @@ def conv_geometry(
     ``x`` is ``(N, C_in, *D)``, ``w`` is ``(C_out, C_in // groups, *k)``,
     ``b`` is ``(C_out,)`` or None.
     """
-    nd = _check_kernel(fn, x_shape, w_shape, "(C_out, C_in // groups, *kernel)")
+    _check_kernel(fn, x_shape, w_shape, "(C_out, C_in // groups, *kernel)")
     shapes = f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
     c_in, c_out = x_shape[1], w_shape[0]
     groups = check_groups(fn, groups, c_in, c_out, shapes)
@@ -355,21 +355,45 @@ def conv_geometry(
         raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
                          f"(C_in // groups = {w_shape[1]}, groups = {groups}); {shapes}")
     _check_bias(fn, b_shape, c_out)
+    return sliding_geometry(fn, tuple(x_shape[2:]), tuple(w_shape[2:]), stride=stride,
+                            padding=padding, dilation=dilation, groups=groups,
+                            context=f"; {shapes}")
+
+
+def sliding_geometry(
+    fn: str,
+    in_spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    *,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int = 1,
+    what: str = "kernel",
+    context: str = "",
+) -> ConvGeometry:
+    """Validates stride / padding / dilation of sliding ``kernel`` (already
+    checked) over ``in_spatial`` and returns the geometry (conv, unfold, local ops).
+
+    ``what`` names the kernel in the error ("kernel" or "window"); ``context``
+    is appended to it (e.g. the shapes).
+    """
+    nd = len(in_spatial)
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
-    D, k = tuple(x_shape[2:]), tuple(w_shape[2:])
-    k_eff = tuple(map(_geo.k_eff, k, dilation))
+    k_eff = tuple(map(_geo.k_eff, kernel, dilation))
     mode = padding_pairs(fn, padding, nd)  # not an int: nd is given
-    pads = resolve_padding(mode, D, k_eff, stride)  # type: ignore[arg-type]
+    pads = resolve_padding(mode, in_spatial, k_eff, stride)  # type: ignore[arg-type]
     out = tuple(
         _geo.window_output_size(n, ke, s, lo, hi)
-        for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads)
+        for n, ke, s, (lo, hi) in zip(in_spatial, k_eff, stride, pads)
     )
     if any(o < 1 for o in out):
-        raise ValueError(f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
-                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
-                         f"(dilated {k_eff}), input {D}, padding {pads}; {shapes}")
-    return ConvGeometry(D, k, out, stride, pads, dilation, groups)
+        raise ValueError(f"jaxconv.{fn}: the (dilated) {what} is larger than the padded input: "
+                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got {what} "
+                         f"{kernel} (dilated {k_eff}), input {in_spatial}, padding {pads}"
+                         f"{context}")
+    return ConvGeometry(in_spatial, kernel, out, stride, pads, dilation, groups)
 
 
 def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
