@@ -245,15 +245,9 @@ def tiled_conv(
       b: optional bias, ``(C_out,)`` or ``(C_out, *O)``.
       tile: int or one int per spatial dim, >= 1 (may exceed the output size:
         the kernels no position uses get a zero gradient).
-      stride: int or one per dim, as in :func:`jaxconv.conv`.
-      padding: zero padding, any form :func:`jaxconv.conv` takes.
-      dilation: int or one per dim, as in :func:`jaxconv.conv`.
+      stride, padding, dilation: as in :func:`local_conv`.
 
-    Returns:
-      ``(N, C_out, *O)``.
-
-    Raises:
-      ValueError, TypeError: on bad shapes or arguments.
+    Returns and raises as :func:`local_conv`.
 
     Gradients are a hand-written ``custom_vjp`` (shared with :func:`local_conv`).
     Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
