@@ -26,10 +26,12 @@ from .initializers import check_dtype
 IntOption = int | tuple[int, ...]
 
 
+@dataclasses.dataclass(frozen=True)
 class _Pool(Layer):
     """A parameter-free layer over one op; ``_op(x)`` calls it with the options."""
 
-    ndim: int | None
+    _: dataclasses.KW_ONLY
+    ndim: int | None = None
 
     def _set(self, **values: Any) -> None:
         for name, v in values.items():
@@ -69,7 +71,6 @@ class _WindowPool(_Pool):
     :func:`_window_pool`); a subclass declares ``window`` (and its other arguments)."""
 
     _: dataclasses.KW_ONLY
-    ndim: int | None = None
     stride: IntOption | None = None
     padding: _args.PaddingOption = 0
     ceil_mode: bool = False
@@ -243,8 +244,6 @@ class WeightedPool(Layer):
 @dataclasses.dataclass(frozen=True)
 class _Adaptive(_Pool):
     output_size: int | tuple[int | None, ...]
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
 
     def __post_init__(self) -> None:
         fn = f"nn.{type(self).__name__}"
@@ -359,8 +358,6 @@ class Upsample(_Pool):
     """
 
     factor: IntOption
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
 
     def __post_init__(self) -> None:
         fn = "nn.Upsample"
