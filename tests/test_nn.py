@@ -474,27 +474,30 @@ def test_unshared_layers_shapes_init_and_errors():
         nn.SeparableConv(1, 1, 3, depth_multiplier=0)
 
 
-def test_unshared_layers_call_their_ops(monkeypatch):
-    """Each layer hands its parameters and options to its op (jaxconv._src.local)."""
-    import sys
-    import types
+def test_unshared_layers_apply_their_ops():
+    """Each layer's apply is its functional op on the same params and options."""
+    x = jax.random.normal(KEY, (2, 2, 6, 6))
+    lc = nn.LocallyConnected(2, 3, 3, input_size=6, dilation=2, padding=1)
+    p = lc.init(KEY)
+    np.testing.assert_array_equal(
+        lc.apply(p, x), jaxconv.local_conv(x, p["w"], p["b"], dilation=2, padding=1))
+    tc = nn.TiledConv(2, 3, 3, tile=(2, 1), stride=2, padding="same")
+    p = tc.init(KEY)
+    np.testing.assert_array_equal(
+        tc.apply(p, x), jaxconv.tiled_conv(x, p["w"], p["b"], tile=(2, 1), stride=2,
+                                           padding="same"))
+    sc = nn.SeparableConv(2, 3, 3, padding="same", depth_multiplier=2)
+    p = sc.init(KEY)
+    np.testing.assert_array_equal(
+        sc.apply(p, x), jaxconv.depthwise_separable_conv(
+            x, p["w_depthwise"], p["w_pointwise"], p["b"], padding="same"))
 
-    calls = {}
-    fake = types.ModuleType("jaxconv._src.local")
-    for name in ("local_conv", "tiled_conv", "depthwise_separable_conv"):
-        setattr(fake, name, lambda *args, _name=name, **kw: calls.setdefault(_name, (args, kw)))
-    monkeypatch.setitem(sys.modules, "jaxconv._src.local", fake)
-    x = jnp.zeros((1, 2, 6, 6))
-    lc = nn.LocallyConnected(2, 3, 3, input_size=6, dilation=2)
-    tc = nn.TiledConv(2, 3, 3, tile=(2, 1), stride=2)
-    sc = nn.SeparableConv(2, 3, 3, padding="same")
-    for layer in (lc, tc, sc):
-        layer.apply(layer.init(KEY), x)
-    args, kw = calls["local_conv"]
-    assert args[1].shape == (2, 2, 3, 2, 3, 3) and args[2].shape == (3, 2, 2)
-    assert kw == {"stride": (1, 1), "padding": ((0, 0), (0, 0)), "dilation": (2, 2)}
-    args, kw = calls["tiled_conv"]
-    assert args[1].shape == (2, 1, 3, 2, 3, 3) and kw["tile"] == (2, 1) and kw["stride"] == (2, 2)
-    args, kw = calls["depthwise_separable_conv"]
-    assert [a.shape for a in args[1:]] == [(2, 1, 3, 3), (3, 2, 1, 1), (3,)]
-    assert kw["padding"] == "same"
+
+def test_tiled_conv_layer_with_tile_1_is_conv():
+    x = jax.random.normal(KEY, (2, 2, 7, 6))
+    tc = nn.TiledConv(2, 3, (3, 2), tile=1, stride=(2, 1), padding=1)
+    conv = nn.Conv(2, 3, (3, 2), stride=(2, 1), padding=1)
+    p = tc.init(KEY)
+    assert p["w"].shape == (1, 1, 3, 2, 3, 2)
+    np.testing.assert_allclose(tc.apply(p, x), conv.apply({"w": p["w"][0, 0], "b": p["b"]}, x),
+                               rtol=1e-5, atol=1e-5)

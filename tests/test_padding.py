@@ -1,23 +1,21 @@
 """pad (zeros / reflect / replicate / circular) and conv(padding_mode=...):
-values and gradients against PyTorch (golden, tests/make_toolbox_fixtures.py) and
+values and gradients against PyTorch (golden, tests/make_torch_toolbox_fixtures.py) and
 jnp.pad, the adjoint identity, order-2 check_grads, jit / vmap / dtypes, errors."""
 
-import json
-import pathlib
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import torch_cases
 from jax.test_util import check_grads
 
 import jaxconv
 from jaxconv._src import reference as ref
 from jaxconv._src.padding import _pad_t, _PadConfig, source_index
 
-DATA = np.load(pathlib.Path(__file__).parent / "data" / "torch_toolbox.npz")
-META = json.loads(str(DATA["meta"]))
+TORCH = torch_cases("torch_toolbox.npz")
 MODES = ["zeros", "reflect", "replicate", "circular"]
 
 
@@ -26,28 +24,21 @@ def _close(a, b, tol=1e-10, what=""):
                                rtol=tol, atol=tol, err_msg=what)
 
 
-@pytest.mark.parametrize("i", range(len(META["pad"])))
-def test_pad_matches_torch(i):
+@pytest.mark.parametrize("case", [c for c in TORCH if c.op == "pad"], ids=str)
+def test_pad_matches_torch(case):
     """Values and the input gradient (the folded-back cotangent) match F.pad."""
-    c = META["pad"][i]
-    g = {k: DATA[f"pad/{i}/{k}"] for k in ("x", "y", "ct", "dx")}
     with jax.enable_x64(True):
-        y, vjp = jax.vjp(lambda x: jaxconv.pad(x, c["pads"], mode=c["mode"]), jnp.asarray(g["x"]))
-        _close(y, g["y"], what="pad")
-        _close(vjp(jnp.asarray(g["ct"]))[0], g["dx"], what="d pad")
+        y, vjp = jax.vjp(lambda x: jaxconv.pad(x, **case.kwargs), jnp.asarray(case["x"]))
+        _close(y, case["y"], what="pad")
+        _close(vjp(jnp.asarray(case["ct"]))[0], case["dx"], what="d pad")
 
 
-@pytest.mark.parametrize("i", range(len(META["conv"])))
-def test_conv_padding_mode_matches_torch(i):
+@pytest.mark.parametrize("case", [c for c in TORCH if c.op == "conv"], ids=str)
+def test_conv_padding_mode_matches_torch(case):
     """nn.Conv{1,2,3}d(padding_mode=...): output and gradients in x, w and b."""
-    c = META["conv"][i]
-    pad = c["padding"] if isinstance(c["padding"], (int, str)) else tuple(c["padding"])
-    f = partial(jaxconv.conv, stride=c["stride"], padding=pad, dilation=c["dilation"],
-                groups=c["groups"], padding_mode=c["mode"])
     with jax.enable_x64(True):
-        a = {k: jnp.asarray(DATA[f"conv/{i}/{k}"])
-             for k in ("x", "w", "b", "y", "ct", "dx", "dw", "db")}
-        y, vjp = jax.vjp(f, a["x"], a["w"], a["b"])
+        a = {k: jnp.asarray(v) for k, v in case.arrays.items()}
+        y, vjp = jax.vjp(partial(jaxconv.conv, **case.kwargs), a["x"], a["w"], a["b"])
         _close(y, a["y"], 1e-9, "conv")
         for name, got in zip(("dx", "dw", "db"), vjp(a["ct"])):
             _close(got, a[name], 1e-9, name)

@@ -16,20 +16,16 @@ forward and both gradients together.
 
 from __future__ import annotations
 
-import json
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import DATA, torch_cases
 from jax.test_util import check_grads
 
 import jaxconv as jc
 from jaxconv._src import _args, adaptive, window
 from jaxconv._src import reference as ref
-
-DATA = os.path.join(os.path.dirname(__file__), "data", "torch_pool.npz")
 
 
 def distinct(shape, seed=0, scale=4.0, dtype=jnp.float32):
@@ -48,8 +44,7 @@ def normal(shape, seed=0, dtype=jnp.float32):
 # 1. PyTorch golden data
 # --------------------------------------------------------------------------
 
-_NPZ = np.load(DATA)
-_CASES = json.loads(str(_NPZ["__cases__"]))
+_CASES = torch_cases("torch_pool.npz")
 _OPS = {
     "max_pool": jc.max_pool,
     "avg_pool": jc.avg_pool,
@@ -61,23 +56,18 @@ _OPS = {
 }
 
 
-def _listify(v):
-    return tuple(_listify(u) for u in v) if isinstance(v, list) else v
-
-
-@pytest.mark.parametrize("case", _CASES, ids=[c["name"] for c in _CASES])
+@pytest.mark.parametrize("case", _CASES, ids=str)
 def test_matches_torch(case):
-    name, op = case["name"], case["op"]
-    kw = {k: _listify(v) for k, v in case["kwargs"].items()}
-    x = jnp.asarray(_NPZ[f"{name}/x"])
-    want = _NPZ[f"{name}/y"]
+    op, kw = case.op, dict(case.kwargs)
+    x = jnp.asarray(case["x"])
+    want = case["y"]
     fn = _OPS[op]
     if op == "max_unpool":
-        idx = jnp.asarray(_NPZ[f"{name}/indices"])
+        idx = jnp.asarray(case["indices"])
         got = jax.jit(lambda x, i: fn(x, i, kw["output_size"]))(x, idx)
     elif op in ("max_pool", "adaptive_max_pool"):
         got, idx = jax.jit(lambda x: fn(x, **kw, return_indices=True))(x)
-        np.testing.assert_array_equal(np.asarray(idx), _NPZ[f"{name}/idx"])
+        np.testing.assert_array_equal(np.asarray(idx), case["idx"])
         assert idx.dtype == jnp.int32
     elif op == "lp_pool":
         p = kw.pop("p")
@@ -91,8 +81,8 @@ def test_matches_torch(case):
 
 
 def test_torch_fixture_is_small_and_covers_every_op():
-    assert os.path.getsize(DATA) < 200_000
-    assert {c["op"] for c in _CASES} == set(_OPS)
+    assert (DATA / "torch_pool.npz").stat().st_size < 200_000
+    assert {c.op for c in _CASES} == set(_OPS)
 
 
 # --------------------------------------------------------------------------

@@ -1,22 +1,20 @@
 """unfold / fold (an adjoint pair) and conv_matrix: against PyTorch (golden values,
-tests/make_toolbox_fixtures.py) and lax.conv_general_dilated_patches, gradients,
+tests/make_torch_toolbox_fixtures.py) and lax.conv_general_dilated_patches, gradients,
 the adjoint identity, order-2 check_grads, the Toeplitz / circulant structure, errors."""
 
-import json
-import pathlib
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import torch_cases
 from jax.test_util import check_grads
 
 import jaxconv
 from jaxconv._src import reference as ref
 
-DATA = np.load(pathlib.Path(__file__).parent / "data" / "torch_toolbox.npz")
-META = json.loads(str(DATA["meta"]))
+TORCH = [c for c in torch_cases("torch_toolbox.npz") if c.op in ("unfold", "fold")]
 
 
 def _close(a, b, tol, what=""):
@@ -26,20 +24,11 @@ def _close(a, b, tol, what=""):
                                err_msg=what)
 
 
-def _kw(c):
-    t = lambda v: v if isinstance(v, (int, str)) else tuple(v)
-    return dict(stride=t(c["stride"]), padding=t(c["padding"]), dilation=t(c["dilation"]))
-
-
-@pytest.mark.parametrize("i", range(len(META["unfold"])))
-def test_matches_torch(i):
-    c = META["unfold"][i]
-    window = c["window"] if isinstance(c["window"], int) else tuple(c["window"])
+@pytest.mark.parametrize("case", TORCH, ids=str)
+def test_matches_torch(case):
     with jax.enable_x64(True):
-        x, cols_in = (jnp.asarray(DATA[f"unfold/{i}/{k}"]) for k in ("x", "cols_in"))
-        _close(jaxconv.unfold(x, window, **_kw(c)), DATA[f"unfold/{i}/cols"], 1e-12, "unfold")
-        _close(jaxconv.fold(cols_in, tuple(c["D"]), window, **_kw(c)), DATA[f"unfold/{i}/fold"],
-               1e-12, "fold")
+        got = getattr(jaxconv, case.op)(jnp.asarray(case["x"]), **case.kwargs)
+        _close(got, case["y"], 1e-12, case.op)
 
 
 # (D, window, options): 1-3 spatial dims, every padding form, stride, dilation,
@@ -205,7 +194,7 @@ def test_conv_matrix_gradient():
 
 def test_errors():
     x = jnp.ones((1, 2, 4, 4))
-    with pytest.raises(ValueError, match=r"jaxconv.unfold: window must fit the padded input.*"
+    with pytest.raises(ValueError, match=r"jaxconv.unfold: the \(dilated\) window is larger than the padded input.*"
                                          r"window \(5, 1\)"):
         jaxconv.unfold(x, (5, 1))
     with pytest.raises(ValueError, match=r"jaxconv.unfold: x must be \(N, C, \*spatial\)"):

@@ -121,13 +121,8 @@ def int_option(
     return values[0] if ndim is None and is_int(value) else values
 
 
-def padding_pairs(
-    fn: str,
-    padding: Any,
-    ndim: int | None,
-    *,
-    allow_strings: Sequence[str] = PADDING_STRINGS,
-) -> tuple[Pair, ...] | str | int:
+def padding_pairs(fn: str, padding: Any, ndim: int | None, *,
+                  allow_strings: Sequence[str] = PADDING_STRINGS) -> tuple[Pair, ...] | str | int:
     """Normalises a padding argument: an int (both sides of every dim), ``ndim`` ints
     (both sides of each dim) or ``(lo, hi)`` pairs, to ``ndim`` ``(lo, hi)`` pairs; or
     one of ``allow_strings``, returned lower-cased for :func:`resolve_padding`. With
@@ -170,12 +165,8 @@ def padding_pairs(
     return tuple((int(lo), int(hi)) for lo, hi in pairs)
 
 
-def resolve_padding(
-    pads: tuple[Pair, ...] | str,
-    in_spatial: Sequence[int],
-    k_eff: Sequence[int],
-    stride: Sequence[int],
-) -> tuple[Pair, ...]:
+def resolve_padding(pads: tuple[Pair, ...] | str, in_spatial: Sequence[int], k_eff: Sequence[int],
+                    stride: Sequence[int]) -> tuple[Pair, ...]:
     """The one padding-string resolver: explicit ``(lo, hi)`` pairs as they are,
     a string (from :func:`padding_pairs`) as the pairs it means for this input,
     dilated kernel and stride (:func:`~jaxconv._src.geometry.mode_pads`)."""
@@ -331,23 +322,15 @@ def _check_kernel(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], l
     return nd
 
 
-def conv_geometry(
-    fn: str,
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    b_shape: tuple[int, ...] | None,
-    *,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    groups: Any,
-) -> ConvGeometry:
+def conv_geometry(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                  b_shape: tuple[int, ...] | None, *, stride: Any, padding: Any, dilation: Any,
+                  groups: Any) -> ConvGeometry:
     """Validates the arguments of ``conv`` and returns its geometry.
 
     ``x`` is ``(N, C_in, *D)``, ``w`` is ``(C_out, C_in // groups, *k)``,
     ``b`` is ``(C_out,)`` or None.
     """
-    nd = _check_kernel(fn, x_shape, w_shape, "(C_out, C_in // groups, *kernel)")
+    _check_kernel(fn, x_shape, w_shape, "(C_out, C_in // groups, *kernel)")
     shapes = f"x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}"
     c_in, c_out = x_shape[1], w_shape[0]
     groups = check_groups(fn, groups, c_in, c_out, shapes)
@@ -355,21 +338,36 @@ def conv_geometry(
         raise ValueError(f"jaxconv.{fn}: x has {c_in} channels but w expects {w_shape[1] * groups} "
                          f"(C_in // groups = {w_shape[1]}, groups = {groups}); {shapes}")
     _check_bias(fn, b_shape, c_out)
+    return sliding_geometry(fn, tuple(x_shape[2:]), tuple(w_shape[2:]), stride=stride,
+                            padding=padding, dilation=dilation, groups=groups,
+                            context=f"; {shapes}")
+
+
+def sliding_geometry(fn: str, in_spatial: tuple[int, ...], kernel: tuple[int, ...], *,
+                     stride: Any, padding: Any, dilation: Any, groups: int = 1,
+                     what: str = "kernel", context: str = "") -> ConvGeometry:
+    """Validates stride / padding / dilation of sliding ``kernel`` (already
+    checked) over ``in_spatial`` and returns the geometry (conv, unfold, local ops).
+
+    ``what`` names the kernel in the error ("kernel" or "window"); ``context``
+    is appended to it (e.g. the shapes).
+    """
+    nd = len(in_spatial)
     stride = int_tuple(fn, "stride", stride, nd, minimum=1)
     dilation = int_tuple(fn, "dilation", dilation, nd, minimum=1)
-    D, k = tuple(x_shape[2:]), tuple(w_shape[2:])
-    k_eff = tuple(map(_geo.k_eff, k, dilation))
+    k_eff = tuple(map(_geo.k_eff, kernel, dilation))
     mode = padding_pairs(fn, padding, nd)  # not an int: nd is given
-    pads = resolve_padding(mode, D, k_eff, stride)  # type: ignore[arg-type]
+    pads = resolve_padding(mode, in_spatial, k_eff, stride)  # type: ignore[arg-type]
     out = tuple(
         _geo.window_output_size(n, ke, s, lo, hi)
-        for n, ke, s, (lo, hi) in zip(D, k_eff, stride, pads)
+        for n, ke, s, (lo, hi) in zip(in_spatial, k_eff, stride, pads)
     )
     if any(o < 1 for o in out):
-        raise ValueError(f"jaxconv.{fn}: the (dilated) kernel is larger than the padded input: "
-                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got kernel {k} "
-                         f"(dilated {k_eff}), input {D}, padding {pads}; {shapes}")
-    return ConvGeometry(D, k, out, stride, pads, dilation, groups)
+        raise ValueError(f"jaxconv.{fn}: the (dilated) {what} is larger than the padded input: "
+                         f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got {what} "
+                         f"{kernel} (dilated {k_eff}), input {in_spatial}, padding {pads}"
+                         f"{context}")
+    return ConvGeometry(in_spatial, kernel, out, stride, pads, dilation, groups)
 
 
 def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
@@ -382,18 +380,9 @@ def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple
                              f"stride={stride}, dilation={dilation} (dim {i})")
 
 
-def conv_transpose_geometry(
-    fn: str,
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    b_shape: tuple[int, ...] | None,
-    *,
-    stride: Any,
-    padding: Any,
-    output_padding: Any,
-    dilation: Any,
-    groups: Any,
-) -> ConvGeometry:
+def conv_transpose_geometry(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                            b_shape: tuple[int, ...] | None, *, stride: Any, padding: Any,
+                            output_padding: Any, dilation: Any, groups: Any) -> ConvGeometry:
     """Validates the arguments of ``conv_transpose``; returns the geometry of the
     forward convolution whose adjoint it is (so ``out_spatial`` is x's spatial
     size and ``in_spatial`` the transposed convolution's output size).
@@ -444,16 +433,8 @@ def conv_transpose_geometry(
 # --------------------------------------------------------------------------
 
 
-def pool_options(
-    fn: str,
-    window: Any,
-    *,
-    stride: Any,
-    padding: Any,
-    dilation: Any = 1,
-    ceil_mode: Any = False,
-    ndim: int | None,
-) -> tuple[Any, Any, Any, Any, bool]:
+def pool_options(fn: str, window: Any, *, stride: Any, padding: Any, dilation: Any = 1,
+                 ceil_mode: Any = False, ndim: int | None) -> tuple[Any, Any, Any, Any, bool]:
     """Validates a pool's options without an input: the checks ``pool_geometry``
     and the ``nn`` pool layers (at construction) share.
 
@@ -480,16 +461,8 @@ def pool_options(
     return window, stride, pads, dilation, ceil_mode
 
 
-def pool_geometry(
-    fn: str,
-    x_shape: tuple[int, ...],
-    window: Any,
-    *,
-    stride: Any,
-    padding: Any,
-    dilation: Any = 1,
-    ceil_mode: Any = False,
-) -> PoolGeometry:
+def pool_geometry(fn: str, x_shape: tuple[int, ...], window: Any, *, stride: Any, padding: Any,
+                  dilation: Any = 1, ceil_mode: Any = False) -> PoolGeometry:
     """Validates pooling arguments (PyTorch semantics) and returns the geometry.
 
     Output size per dim: :func:`~jaxconv._src.geometry.pool_output_size`.

@@ -29,6 +29,14 @@ def atomic_file(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Bi
     Args:
       path: the destination; its directory must exist.
       suffix: suffix of the temporary file's name.
+
+    Example:
+      >>> import os, tempfile
+      >>> path = os.path.join(tempfile.mkdtemp(), "data.bin")
+      >>> with atomic_file(path) as f:
+      ...     _ = f.write(b"abc")
+      >>> open(path, "rb").read()
+      b'abc'
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)

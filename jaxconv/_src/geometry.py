@@ -10,6 +10,7 @@ geometry); validation and error messages live in ``_args``.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -87,8 +88,26 @@ def adaptive_bounds(size: int, out: int) -> list[Pair]:
 # --------------------------------------------------------------------------
 
 
+class _SlidingWindow:
+    """``ndim`` and ``k_eff`` of a window sliding with ``dilation``; the subclass
+    names the field that holds the window's sizes (``_sizes_field``)."""
+
+    dilation: tuple[int, ...]
+    _sizes_field: ClassVar[str]
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dims."""
+        return len(getattr(self, self._sizes_field))
+
+    @property
+    def k_eff(self) -> tuple[int, ...]:
+        """Dilated window (kernel) extent per dim: ``dilation*(size-1) + 1``."""
+        return tuple(k_eff(k, d) for k, d in zip(getattr(self, self._sizes_field), self.dilation))
+
+
 @dataclasses.dataclass(frozen=True)
-class ConvGeometry:
+class ConvGeometry(_SlidingWindow):
     """Static description of one convolution ``B(x, w)``: x-spatial -> y-spatial.
 
     The three bilinear maps of the convolution family share it: ``conv``
@@ -105,18 +124,11 @@ class ConvGeometry:
     dilation: tuple[int, ...]
     groups: int
 
-    @property
-    def ndim(self) -> int:
-        return len(self.kernel)
-
-    @property
-    def k_eff(self) -> tuple[int, ...]:
-        """Dilated kernel extent per dim: ``dilation*(k-1) + 1``."""
-        return tuple(k_eff(k, d) for k, d in zip(self.kernel, self.dilation))
+    _sizes_field: ClassVar[str] = "kernel"
 
 
 @dataclasses.dataclass(frozen=True)
-class PoolGeometry:
+class PoolGeometry(_SlidingWindow):
     """Static description of a sliding-window pool over ``in_spatial``.
 
     ``padding`` holds the (lo, hi) padding the user asked for; with
@@ -134,14 +146,7 @@ class PoolGeometry:
     ceil_mode: bool
     extra_hi: tuple[int, ...]
 
-    @property
-    def ndim(self) -> int:
-        return len(self.window)
-
-    @property
-    def k_eff(self) -> tuple[int, ...]:
-        """Dilated window extent per dim: ``dilation*(window-1) + 1``."""
-        return tuple(k_eff(k, d) for k, d in zip(self.window, self.dilation))
+    _sizes_field: ClassVar[str] = "window"
 
     @property
     def full_padding(self) -> tuple[Pair, ...]:

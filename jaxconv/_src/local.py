@@ -31,7 +31,7 @@ from . import _args
 from ._linear import acc_dtype
 from .conv import conv
 from .geometry import ConvGeometry
-from .unfold import IntOrSeq, Padding, _fold, _unfold, window_geometry
+from .unfold import IntOrSeq, Padding, _fold, _unfold
 
 _HIGHEST = lax.Precision.HIGHEST
 
@@ -128,12 +128,15 @@ def _tiled_bwd(cfg: tuple[ConvGeometry, tuple[int, ...]], res: tuple[Any, ...],
 _tiled.defvjp(_tiled_fwd, _tiled_bwd)
 
 
-def _check_unshared(fn: str, x: jax.Array, w: jax.Array, b: jax.Array | None, *,
-                    lead_name: str, stride: IntOrSeq, padding: Padding, dilation: IntOrSeq,
-                    tile: IntOrSeq | None) -> tuple[ConvGeometry, tuple[int, ...]]:
-    """Validates x, w, b of local_conv / tiled_conv; returns (geometry, tile)."""
+def _unshared(fn: str, x: ArrayLike, w: ArrayLike, b: ArrayLike | None, *, stride: IntOrSeq,
+              padding: Padding, dilation: IntOrSeq, tile: IntOrSeq | None) -> jax.Array:
+    """local_conv (``tile=None``: one kernel per output position) and tiled_conv:
+    validates x, w, b and applies the tiled map."""
+    x = _args.as_array(fn, "x", x)
+    w = _args.as_array(fn, "w", w)
+    b = None if b is None else _args.as_array(fn, "b", b)
     nd = _args.check_batched(fn, "x", x.shape, "(N, C_in, *spatial)")
-    want = f"({lead_name}, C_out, C_in, *kernel)"
+    want = f"({'*out_spatial' if tile is None else '*tile'}, C_out, C_in, *kernel)"
     if w.ndim != 2 * nd + 2 or any(d < 1 for d in w.shape):
         raise ValueError(
             f"jaxconv.{fn}: w must be {want} with {nd} spatial dims (rank {2 * nd + 2}, no empty "
@@ -144,8 +147,8 @@ def _check_unshared(fn: str, x: jax.Array, w: jax.Array, b: jax.Array | None, *,
             f"jaxconv.{fn}: x has {x.shape[1]} channels but w expects {w.shape[nd + 1]} "
             f"(w is {want}); x.shape={tuple(x.shape)}, w.shape={tuple(w.shape)}"
         )
-    geom = window_geometry(fn, tuple(x.shape[2:]), tuple(w.shape[nd + 2:]), stride=stride,
-                           padding=padding, dilation=dilation)
+    geom = _args.sliding_geometry(fn, tuple(x.shape[2:]), tuple(w.shape[nd + 2:]),
+                                  stride=stride, padding=padding, dilation=dilation)
     out = geom.out_spatial
     if tile is None:
         if tuple(w.shape[:nd]) != out:
@@ -168,7 +171,7 @@ def _check_unshared(fn: str, x: jax.Array, w: jax.Array, b: jax.Array | None, *,
             f"{(c_out, *out)}; got b.shape={tuple(b.shape)}"
         )
     _args.check_floating(fn, x=x, w=w, b=b)
-    return geom, tiles
+    return _tiled((geom, tiles), x, w, b)
 
 
 def local_conv(
@@ -215,12 +218,8 @@ def local_conv(
       >>> local_conv(x, w)[0, 0].tolist()
       [0.0, 10.0, 200.0, 3000.0]
     """
-    x = _args.as_array("local_conv", "x", x)
-    w = _args.as_array("local_conv", "w", w)
-    b = None if b is None else _args.as_array("local_conv", "b", b)
-    cfg = _check_unshared("local_conv", x, w, b, lead_name="*out_spatial", stride=stride,
-                          padding=padding, dilation=dilation, tile=None)
-    return _tiled(cfg, x, w, b)
+    return _unshared("local_conv", x, w, b, stride=stride, padding=padding, dilation=dilation,
+                     tile=None)
 
 
 def tiled_conv(
@@ -246,15 +245,9 @@ def tiled_conv(
       b: optional bias, ``(C_out,)`` or ``(C_out, *O)``.
       tile: int or one int per spatial dim, >= 1 (may exceed the output size:
         the kernels no position uses get a zero gradient).
-      stride: int or one per dim, as in :func:`jaxconv.conv`.
-      padding: zero padding, any form :func:`jaxconv.conv` takes.
-      dilation: int or one per dim, as in :func:`jaxconv.conv`.
+      stride, padding, dilation: as in :func:`local_conv`.
 
-    Returns:
-      ``(N, C_out, *O)``.
-
-    Raises:
-      ValueError, TypeError: on bad shapes or arguments.
+    Returns and raises as :func:`local_conv`.
 
     Gradients are a hand-written ``custom_vjp`` (shared with :func:`local_conv`).
     Differentiable in reverse mode only (custom_vjp: no ``jax.jvp``); see the module docs.
@@ -266,12 +259,8 @@ def tiled_conv(
       >>> tiled_conv(x, w, tile=2)[0, 0].tolist()
       [1.0, -1.0, 1.0, -1.0, 1.0]
     """
-    x = _args.as_array("tiled_conv", "x", x)
-    w = _args.as_array("tiled_conv", "w", w)
-    b = None if b is None else _args.as_array("tiled_conv", "b", b)
-    cfg = _check_unshared("tiled_conv", x, w, b, lead_name="*tile", stride=stride,
-                          padding=padding, dilation=dilation, tile=tile)
-    return _tiled(cfg, x, w, b)
+    return _unshared("tiled_conv", x, w, b, stride=stride, padding=padding, dilation=dilation,
+                     tile=tile)
 
 
 # --------------------------------------------------------------------------

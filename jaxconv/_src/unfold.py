@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -31,36 +30,16 @@ from ._args import IntOrSeq
 from ._args import PaddingOption as Padding
 from ._linear import acc_dtype, adjoint_pair
 from .conv import conv
-from .geometry import ConvGeometry, Pair, same_pads, window_output_size
-from .padding import check_mode
+from .geometry import ConvGeometry
 
 
 def window_geometry(fn: str, in_spatial: tuple[int, ...], window: IntOrSeq, *, stride: IntOrSeq,
                     padding: Padding, dilation: IntOrSeq) -> ConvGeometry:
     """The geometry of sliding ``window`` over ``in_spatial`` (zero padding; a
     string padding is resolved as :func:`jaxconv.conv` resolves it); ``groups=1``."""
-    nd = len(in_spatial)
-    k = _args.int_tuple(fn, "window", window, nd, minimum=1)
-    stride = _args.int_tuple(fn, "stride", stride, nd, minimum=1)
-    dilation = _args.int_tuple(fn, "dilation", dilation, nd, minimum=1)
-    k_eff = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
-    pads = _args.padding_pairs(fn, padding, nd)
-    if pads == "valid":
-        pads = ((0, 0),) * nd
-    elif pads == "full":
-        pads = tuple((ke - 1, ke - 1) for ke in k_eff)
-    elif pads == "same":
-        pads = tuple(same_pads(n, ke, s) for n, ke, s in zip(in_spatial, k_eff, stride))
-    pairs = cast(tuple[Pair, ...], pads)
-    out = tuple(window_output_size(n, ke, s, lo, hi)
-                for n, ke, s, (lo, hi) in zip(in_spatial, k_eff, stride, pairs))
-    if any(o < 1 for o in out):
-        raise ValueError(
-            f"jaxconv.{fn}: window must fit the padded input: expected dilation*(window-1)+1 "
-            f"<= D+lo+hi in every dim; got window {k} (dilated {k_eff}), spatial size "
-            f"{in_spatial}, padding {pairs}"
-        )
-    return ConvGeometry(tuple(in_spatial), k, out, stride, pairs, dilation, 1)
+    k = _args.int_tuple(fn, "window", window, len(in_spatial), minimum=1)
+    return _args.sliding_geometry(fn, tuple(in_spatial), k, stride=stride, padding=padding,
+                                  dilation=dilation, what="window")
 
 
 def _tap_pads(geom: ConvGeometry) -> list[tuple[int, int, int]]:
@@ -298,7 +277,7 @@ def conv_matrix(
         )
     _args.conv_geometry("conv_matrix", (1, *shape), w.shape, None, stride=stride,
                          padding=padding, dilation=dilation, groups=groups)
-    check_mode("conv_matrix", padding_mode)
+    _args.padding_mode("conv_matrix", padding_mode)
     n = math.prod(shape)
     basis = jnp.eye(n, dtype=w.dtype).reshape(n, *shape)
     y = conv(basis, w, stride=stride, padding=padding, dilation=dilation, groups=groups,

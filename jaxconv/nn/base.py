@@ -130,6 +130,16 @@ class Layer:
     Subclasses are frozen dataclasses implementing :meth:`apply` (and
     :meth:`init` when they have parameters); ``has_params`` says whether
     :meth:`init` returns a non-empty dict.
+
+    Example:
+      >>> import dataclasses, jax, jax.numpy as jnp
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class Double(Layer):
+      ...     def apply(self, params, x):
+      ...         return 2 * jnp.asarray(x)
+      >>> layer = Double()
+      >>> layer.init(jax.random.key(0)), layer.apply({}, jnp.ones(2))
+      ({}, Array([2., 2.], dtype=float32))
     """
 
     has_params: ClassVar[bool] = False

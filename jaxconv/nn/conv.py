@@ -69,6 +69,19 @@ class KernelLayer(WeightBias):
         """``kernel`` (a tuple once the layer is constructed)."""
         return cast(tuple[int, ...], self.kernel)
 
+    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
+        """Applies the layer's op (named in the class docstring) to ``x``.
+
+        Args:
+          params: as returned by :meth:`init` (checked against :attr:`param_shapes`).
+          x: ``(N, in_features, *D)`` with ``ndim`` spatial dims.
+        """
+        params = check_params(f"{type(self).__name__}.apply", params, self.param_shapes)
+        return self._op(x, params)
+
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
 
 @dataclasses.dataclass(frozen=True)
 class _ConvLayer(KernelLayer):
@@ -156,14 +169,7 @@ class Conv(_ConvLayer):
         """``(out_features, in_features // groups, *kernel)``."""
         return self._w_shape(self.out_features, self.in_features)
 
-    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
-        """``conv(x, w, b, ...)``: ``(N, in_features, *D)`` -> ``(N, out_features, *O)``.
-
-        Args:
-          params: ``{"w", "b"}`` as returned by :meth:`init`.
-          x: ``(N, in_features, *D)`` with ``ndim`` spatial dims.
-        """
-        params = check_params("Conv.apply", params, self.param_shapes)
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:
         return _conv(x, params["w"], params.get("b"), stride=self.stride, padding=self.padding,
                      dilation=self.dilation, groups=self.groups, **self._op_kwargs())
 
@@ -211,14 +217,7 @@ class ConvTranspose(_ConvLayer):
         """``(in_features, out_features // groups, *kernel)``."""
         return self._w_shape(self.in_features, self.out_features)
 
-    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
-        """``conv_transpose(x, w, b, ...)``: ``(N, in_features, *D)`` -> ``(N, out_features, *O)``.
-
-        Args:
-          params: ``{"w", "b"}`` as returned by :meth:`init`.
-          x: ``(N, in_features, *D)`` with ``ndim`` spatial dims.
-        """
-        params = check_params("ConvTranspose.apply", params, self.param_shapes)
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:
         return _conv_transpose(x, params["w"], params.get("b"), stride=self.stride,
                                padding=self.padding, output_padding=self.output_padding,
                                dilation=self.dilation, groups=self.groups, **self._op_kwargs())

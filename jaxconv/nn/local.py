@@ -10,21 +10,16 @@ an ordinary convolution kernel.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import jax
 from jax.typing import ArrayLike, DTypeLike
 
 from .._src import _args
-from .base import Params, check_params
+from .._src.local import depthwise_separable_conv, local_conv, tiled_conv
+from .base import Params
 from .conv import KernelLayer
-
-
-def _ops() -> Any:
-    # The ops module is imported when a layer is applied (it sits below nn, as DESIGN.md says).
-    return importlib.import_module("jaxconv._src.local")
 
 
 def _kernels(init: Callable[..., jax.Array], key: jax.Array, lead: tuple[int, ...],
@@ -112,16 +107,9 @@ class LocallyConnected(_Unshared):
         """``(out_features, *out_spatial)``: one bias per output position."""
         return (self.out_features, *self.out_spatial)
 
-    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
-        """``local_conv(x, w, b, ...)``.
-
-        Args:
-          params: ``{"w", "b"}`` as returned by :meth:`init`.
-          x: ``(N, in_features, *input_size)``.
-        """
-        params = check_params("LocallyConnected.apply", params, self.param_shapes)
-        return _ops().local_conv(x, params["w"], params.get("b"), stride=self.stride,
-                                 padding=self.padding, dilation=self.dilation)
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:
+        return local_conv(x, params["w"], params.get("b"), stride=self.stride,
+                          padding=self.padding, dilation=self.dilation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,17 +142,9 @@ class TiledConv(_Unshared):
     def _lead(self) -> tuple[int, ...]:
         return cast(tuple[int, ...], self.tile)
 
-    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
-        """``tiled_conv(x, w, b, tile=tile, ...)``.
-
-        Args:
-          params: ``{"w", "b"}`` as returned by :meth:`init`.
-          x: ``(N, in_features, *D)``.
-        """
-        params = check_params("TiledConv.apply", params, self.param_shapes)
-        return _ops().tiled_conv(x, params["w"], params.get("b"), tile=self.tile,
-                                 stride=self.stride, padding=self.padding,
-                                 dilation=self.dilation)
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:
+        return tiled_conv(x, params["w"], params.get("b"), tile=self.tile, stride=self.stride,
+                          padding=self.padding, dilation=self.dilation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,14 +202,7 @@ class SeparableConv(KernelLayer):
         return {name: (self.b_init if name == "b" else self.w_init)(k, shape, self.dtype)
                 for k, (name, shape) in zip(keys, self.param_shapes.items())}
 
-    def apply(self, params: Params | None, x: ArrayLike) -> jax.Array:
-        """``depthwise_separable_conv(x, w_depthwise, w_pointwise, b, ...)``.
-
-        Args:
-          params: as returned by :meth:`init`.
-          x: ``(N, in_features, *D)``.
-        """
-        params = check_params("SeparableConv.apply", params, self.param_shapes)
-        return _ops().depthwise_separable_conv(
+    def _op(self, x: ArrayLike, params: Params) -> jax.Array:
+        return depthwise_separable_conv(
             x, params["w_depthwise"], params["w_pointwise"], params.get("b"),
             stride=self.stride, padding=self.padding, dilation=self.dilation)

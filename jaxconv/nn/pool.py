@@ -26,10 +26,12 @@ from .initializers import check_dtype
 IntOption = int | tuple[int, ...]
 
 
+@dataclasses.dataclass(frozen=True)
 class _Pool(Layer):
     """A parameter-free layer over one op; ``_op(x)`` calls it with the options."""
 
-    ndim: int | None
+    _: dataclasses.KW_ONLY
+    ndim: int | None = None
 
     def _set(self, **values: Any) -> None:
         for name, v in values.items():
@@ -64,7 +66,18 @@ def _window_pool(layer: Any, fn: str, dilation: Any = 1) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class MaxPool(_Pool):
+class _WindowPool(_Pool):
+    """The keyword options every sliding-window pool layer here takes (validated by
+    :func:`_window_pool`); a subclass declares ``window`` (and its other arguments)."""
+
+    _: dataclasses.KW_ONLY
+    stride: IntOption | None = None
+    padding: _args.PaddingOption = 0
+    ceil_mode: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxPool(_WindowPool):
     """Max pooling layer over :func:`jaxconv.max_pool` (PyTorch's ``nn.MaxPool1d/2d/3d``).
 
     Args:
@@ -83,11 +96,7 @@ class MaxPool(_Pool):
 
     window: IntOption
     _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: IntOption | None = None
-    padding: _args.PaddingOption = 0
     dilation: IntOption = 1
-    ceil_mode: bool = False
 
     def __post_init__(self) -> None:
         _window_pool(self, "nn.MaxPool", self.dilation)
@@ -98,16 +107,14 @@ class MaxPool(_Pool):
 
 
 @dataclasses.dataclass(frozen=True)
-class AvgPool(_Pool):
+class AvgPool(_WindowPool):
     """Average pooling layer over :func:`jaxconv.avg_pool` (PyTorch's ``nn.AvgPool1d/2d/3d``).
 
     Args:
-      window: an int or one int per spatial dim.
-      ndim: number of spatial dims (default: from the per-dim options, else the input's).
-      stride: default ``window`` (non-overlapping).
+      window, ndim, stride: as for :class:`MaxPool`.
       padding, ceil_mode, count_include_pad, divisor: as in :func:`jaxconv.avg_pool`.
 
-    ``apply(params, x)``: ``x`` ``(N, C, *D)`` -> ``(N, C, *O)``; ``params`` is ``{}``.
+    ``apply(params, x)``: as for :class:`MaxPool`.
 
     Example:
       >>> import jax.numpy as jnp
@@ -117,10 +124,6 @@ class AvgPool(_Pool):
 
     window: IntOption
     _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: IntOption | None = None
-    padding: _args.PaddingOption = 0
-    ceil_mode: bool = False
     count_include_pad: bool = True
     divisor: int | None = None
 
@@ -138,16 +141,15 @@ class AvgPool(_Pool):
 
 
 @dataclasses.dataclass(frozen=True)
-class LpPool(_Pool):
+class LpPool(_WindowPool):
     """Lp pooling layer over :func:`jaxconv.lp_pool` (PyTorch's ``nn.LPPool1d/2d/3d``).
 
     Args:
       p: the norm, a finite number > 0 (2: L2 pooling).
-      window: an int or one int per spatial dim.
-      ndim: number of spatial dims (default: from the per-dim options, else the input's).
-      stride, padding, ceil_mode: as in :func:`jaxconv.lp_pool`.
+      window, ndim, stride: as for :class:`MaxPool`.
+      padding, ceil_mode: as in :func:`jaxconv.lp_pool`.
 
-    ``apply(params, x)``: ``x`` ``(N, C, *D)`` -> ``(N, C, *O)``; ``params`` is ``{}``.
+    ``apply(params, x)``: as for :class:`MaxPool`.
 
     Example:
       >>> import jax.numpy as jnp
@@ -157,11 +159,6 @@ class LpPool(_Pool):
 
     p: float
     window: IntOption
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
-    stride: IntOption | None = None
-    padding: _args.PaddingOption = 0
-    ceil_mode: bool = False
 
     def __post_init__(self) -> None:
         fn = "nn.LpPool"
@@ -247,8 +244,6 @@ class WeightedPool(Layer):
 @dataclasses.dataclass(frozen=True)
 class _Adaptive(_Pool):
     output_size: int | tuple[int | None, ...]
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
 
     def __post_init__(self) -> None:
         fn = f"nn.{type(self).__name__}"
@@ -280,13 +275,8 @@ class AdaptiveAvgPool(_Adaptive):
 @dataclasses.dataclass(frozen=True)
 class AdaptiveMaxPool(_Adaptive):
     """Adaptive max pooling to a fixed output size, over :func:`jaxconv.adaptive_max_pool`
-    (PyTorch's ``nn.AdaptiveMaxPool1d/2d/3d``).
-
-    Args:
-      output_size: an int, or one int (or None: keep the input's size) per spatial dim.
-      ndim: number of spatial dims (default: from ``output_size``, else the input's).
-
-    ``apply(params, x)``: ``x`` ``(N, C, *D)`` -> ``(N, C, *output_size)``.
+    (PyTorch's ``nn.AdaptiveMaxPool1d/2d/3d``). Arguments and shapes as
+    :class:`AdaptiveAvgPool`.
 
     Example:
       >>> import jax.numpy as jnp
@@ -368,8 +358,6 @@ class Upsample(_Pool):
     """
 
     factor: IntOption
-    _: dataclasses.KW_ONLY
-    ndim: int | None = None
 
     def __post_init__(self) -> None:
         fn = "nn.Upsample"

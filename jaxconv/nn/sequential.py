@@ -26,6 +26,13 @@ class Sequential(Layer):
     ``init(key)`` returns ``{name: layer_params}`` for every layer with
     parameters (parameter-free layers have no entry); ``apply(params, x)``
     feeds ``x`` through the layers in order.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxconv import nn
+      >>> net = nn.Sequential((("flat", nn.Flatten()), ("act", nn.Tanh())))
+      >>> net.names, net.apply({}, jnp.zeros((2, 1, 2, 2))).shape
+      (('flat', 'act'), (2, 4))
     """
 
     layers: tuple[tuple[str, Layer], ...]

@@ -168,7 +168,14 @@ def load_checkpoint(path: str | os.PathLike, like: TrainState
       arrays, metrics as read-only records) and the stored ``config`` (or None).
 
     Example:
-      See :func:`save_checkpoint`.
+      >>> import os, tempfile, jax.numpy as jnp
+      >>> from jaxconv import train
+      >>> state = train.TrainState({"b": jnp.zeros(3)}, (), epoch=1, seed=0)
+      >>> path = train.save_checkpoint(os.path.join(tempfile.mkdtemp(), "ck.npz"), state,
+      ...                              config={"lr": 0.1})
+      >>> loaded, config = train.load_checkpoint(path, like=state)
+      >>> loaded.params["b"].shape, config
+      ((3,), {'lr': 0.1})
 
     Raises:
       FileNotFoundError: no such file.

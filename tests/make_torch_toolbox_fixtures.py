@@ -1,21 +1,24 @@
 """Writes tests/data/torch_toolbox.npz: golden values from PyTorch for the toolbox ops.
 
-Run from the repository root with torch installed (it is not a test dependency):
-``python tests/make_toolbox_fixtures.py``. Cases (their arguments are stored as
-JSON next to the arrays, so the tests read them from the file):
+torch is not a test dependency; run from the repository root with torch installed:
+``python tests/make_torch_toolbox_fixtures.py``. Format and loader: tests/conftest.py
+(``torch_cases``). Cases (``op``: the jaxconv function, ``kwargs`` its options):
 
-* ``unfold/<i>``: ``F.unfold`` of a random 2-D input, and ``F.fold`` of random columns;
-* ``pad/<i>``: ``F.pad`` in every mode, 1-3 spatial dims, with the input gradient of
-  ``<F.pad(x), ct>`` (the adjoint, folded back by autograd);
-* ``conv/<i>``: ``nn.Conv1d/2d/3d(padding_mode=...)``: output and gradients in x, w, b.
+* ``unfold_<i>`` / ``fold_<i>``: ``F.unfold`` of a random 2-D input, ``F.fold`` of
+  random columns;
+* ``pad_<i>``: ``F.pad`` in every mode, 1-3 spatial dims, with ``ct`` and the input
+  gradient ``dx`` of ``<F.pad(x), ct>`` (the adjoint, folded back by autograd);
+* ``conv_<i>``: ``nn.Conv1d/2d/3d(padding_mode=...)``: ``w``, ``b``, the output,
+  ``ct`` and the gradients ``dx``, ``dw``, ``db``.
 """
 
-import json
+from __future__ import annotations
+
 import pathlib
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import save_torch_cases  # the one fixture format (tests/ is sys.path[0])
 
 OUT = pathlib.Path(__file__).parent / "data" / "torch_toolbox.npz"
 
@@ -59,21 +62,26 @@ def _torch_pads(pads):
 def main():
     gen = torch.Generator().manual_seed(0)
     rnd = lambda *s: torch.randn(*s, generator=gen, dtype=torch.float64)
-    arrays, meta = {}, {"unfold": UNFOLD, "pad": PAD, "conv": CONV}
+    np_ = lambda arrays: {k: v.detach().numpy() for k, v in arrays.items()}
+    cases = []
     for i, c in enumerate(UNFOLD):
         kw = dict(kernel_size=c["window"], stride=c["stride"], padding=c["padding"],
                   dilation=c["dilation"])
+        jkw = dict(window=c["window"], stride=c["stride"], padding=c["padding"],
+                   dilation=c["dilation"])
         x = rnd(2, 3, *c["D"])
         cols = F.unfold(x, **kw)
         cols2 = rnd(*cols.shape)
-        arrays |= {f"unfold/{i}/x": x, f"unfold/{i}/cols": cols, f"unfold/{i}/cols_in": cols2,
-                   f"unfold/{i}/fold": F.fold(cols2, c["D"], **kw)}
+        cases.append((f"unfold_{i}", "unfold", jkw, np_({"x": x, "y": cols})))
+        cases.append((f"fold_{i}", "fold", {"output_size": c["D"], **jkw},
+                      np_({"x": cols2, "y": F.fold(cols2, c["D"], **kw)})))
     for i, c in enumerate(PAD):
         x = rnd(2, 2, *c["D"]).requires_grad_()
         y = F.pad(x, _torch_pads(c["pads"]), mode=c["mode"])
         ct = rnd(*y.shape)
         (dx,) = torch.autograd.grad((y * ct).sum(), x)
-        arrays |= {f"pad/{i}/x": x, f"pad/{i}/y": y, f"pad/{i}/ct": ct, f"pad/{i}/dx": dx}
+        cases.append((f"pad_{i}", "pad", {"padding": c["pads"], "mode": c["mode"]},
+                      np_({"x": x, "y": y, "ct": ct, "dx": dx})))
     for i, c in enumerate(CONV):
         nd = len(c["D"])
         mod = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[nd](
@@ -87,13 +95,12 @@ def main():
         y = mod(x)
         ct = rnd(*y.shape)
         dx, dw, db = torch.autograd.grad((y * ct).sum(), (x, mod.weight, mod.bias))
-        arrays |= {f"conv/{i}/x": x, f"conv/{i}/w": mod.weight, f"conv/{i}/b": mod.bias,
-                   f"conv/{i}/y": y, f"conv/{i}/ct": ct, f"conv/{i}/dx": dx,
-                   f"conv/{i}/dw": dw, f"conv/{i}/db": db}
-    out = {k: v.detach().numpy() for k, v in arrays.items()}
-    out["meta"] = np.array(json.dumps(meta))
-    np.savez_compressed(OUT, **out)
-    print(f"wrote {OUT} ({len(out)} arrays, torch {torch.__version__})")
+        kwargs = {k: c[k] for k in ("stride", "padding", "dilation", "groups")}
+        cases.append((f"conv_{i}", "conv", {**kwargs, "padding_mode": c["mode"]},
+                      np_({"x": x, "w": mod.weight, "b": mod.bias, "y": y, "ct": ct, "dx": dx,
+                           "dw": dw, "db": db})))
+    n = save_torch_cases(OUT, cases, torch.__version__)
+    print(f"wrote {n} cases to {OUT} ({OUT.stat().st_size} bytes), torch {torch.__version__}")
 
 
 if __name__ == "__main__":
