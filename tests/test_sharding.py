@@ -285,11 +285,9 @@ def test_sharded_conv_gradient_gathers_no_activations(figures, kind):
     assert set(figures[f"hlo_conv_{kind}"]) == {"all-reduce"}, figures[f"hlo_conv_{kind}"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "XLA's SPMD partitioner all-gathers the batch of a feature_group_count conv with "
-    "1 < groups < C_in, or a depthwise conv with a channel multiplier > 1, when only the batch "
-    "is sharded (lax.conv_general_dilated does the same); the fix (per-group convs, or "
-    "repeat + multiplier-1 depthwise) belongs to conv.py (perf). Strict: passes -> remove the mark."))
+# XLA's SPMD partitioner all-gathers the batch of a feature_group_count convolution
+# unless each group has one input and one output channel; the xla algorithm formulates
+# grouped convolutions so that it does not (algorithms/xla.py, _grouped_conv).
 @pytest.mark.parametrize("kind", ["groups2", "depthwise_x2"])
 def test_sharded_grouped_conv_gradient_gathers_no_activations(figures, kind):
     assert set(figures[f"hlo_conv_{kind}"]) == {"all-reduce"}, figures[f"hlo_conv_{kind}"]

@@ -8,6 +8,8 @@ transposes once at entry and exit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -27,6 +29,45 @@ def _preferred(dtype: DTypeLike) -> jnp.dtype | None:
     return acc_dtype(d) if d != acc_dtype(d) else None
 
 
+#: Groups up to which a grouped convolution runs as one ungrouped convolution per group.
+SPLIT_GROUPS = 16
+
+
+def _grouped_conv(lhs: jax.Array, rhs: jax.Array, groups: int, **kw: Any) -> jax.Array:
+    """``lax.conv_general_dilated`` with ``feature_group_count=groups``, formulated so that
+    XLA's SPMD partitioner keeps a batch-sharded input sharded.
+
+    The partitioner all-gathers the batch of a grouped convolution unless every group
+    has one input and one output channel (a plain depthwise convolution). With
+    ``a = C_in / G`` input and ``b = C_out / G`` output channels per group:
+
+    * ``a == b == 1`` or ``G == 1``: as it is;
+    * ``a == 1`` (depthwise with channel multiplier ``b``): repeat each input channel
+      ``b`` times, then a depthwise convolution with multiplier 1;
+    * ``b == 1`` (each output sums ``a`` inputs): a depthwise convolution over the
+      ``G*a`` input channels, then the sum over each group's ``a`` results;
+    * otherwise, up to :data:`SPLIT_GROUPS` groups: one ungrouped convolution per
+      group, concatenated. More groups stay one grouped convolution.
+    """
+    c_in, c_out = lhs.shape[1], rhs.shape[0]
+    a, b = c_in // groups, c_out // groups
+    if groups == 1 or (a == 1 and b == 1):
+        return lax.conv_general_dilated(lhs, rhs, feature_group_count=groups, **kw)
+    if a == 1:
+        return lax.conv_general_dilated(jnp.repeat(lhs, b, axis=1), rhs,
+                                        feature_group_count=c_out, **kw)
+    if b == 1:
+        rhs_dw = rhs.reshape((c_in, 1, *rhs.shape[2:]))
+        y = lax.conv_general_dilated(lhs, rhs_dw, feature_group_count=c_in, **kw)
+        return y.reshape((y.shape[0], groups, a, *y.shape[2:])).sum(axis=2, dtype=y.dtype)
+    if groups > SPLIT_GROUPS:
+        return lax.conv_general_dilated(lhs, rhs, feature_group_count=groups, **kw)
+    return jnp.concatenate([
+        lax.conv_general_dilated(lhs[:, g * a:(g + 1) * a], rhs[g * b:(g + 1) * b], **kw)
+        for g in range(groups)
+    ], axis=1)
+
+
 def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     """Every geometry and floating dtype: always None."""
     return None
@@ -35,12 +76,11 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w): cross-correlation, (N, C_in, D) x (C_out, C_in/G, k) -> (N, C_out, O)."""
-    y = lax.conv_general_dilated(
-        x, w,
+    y = _grouped_conv(
+        x, w, geom.groups,
         window_strides=geom.stride,
         padding=pads(geom),
         rhs_dilation=geom.dilation,
-        feature_group_count=geom.groups,
         precision=precision,
         preferred_element_type=_preferred(x.dtype),
     )
@@ -63,13 +103,12 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
         for D, O, k, s, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.kernel,
                                           geom.stride, geom.dilation, geom.padding)
     ]
-    x = lax.conv_general_dilated(
-        g, wt,
+    x = _grouped_conv(
+        g, wt, geom.groups,
         window_strides=(1,) * geom.ndim,
         padding=tpads,
         lhs_dilation=geom.stride,
         rhs_dilation=geom.dilation,
-        feature_group_count=geom.groups,
         precision=precision,
         preferred_element_type=_preferred(g.dtype),
     )
