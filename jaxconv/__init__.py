@@ -7,14 +7,11 @@ every differentiable op a ``jax.custom_vjp`` with a hand-derived backward rule.
 from . import models as models
 from . import nn as nn
 from . import train as train
+from ._src.autotune import autotune as autotune  # perf branch
 from ._src.conv import conv as conv
+from ._src.conv import conv_plan as conv_plan  # perf branch
 from ._src.conv import conv_transpose as conv_transpose
-
-# --- perf branch: algorithm plans and measured autotuning ---
-from ._src.autotune import autotune as autotune
-from ._src.conv import conv_plan as conv_plan
-from ._src.plan import Plan as Plan
-# --- end perf branch ---
+from ._src.plan import Plan as Plan  # perf branch
 from ._src.pool import adaptive_avg_pool as adaptive_avg_pool
 from ._src.pool import adaptive_max_pool as adaptive_max_pool
 from ._src.pool import avg_pool as avg_pool
@@ -28,6 +25,7 @@ from ._src.pool import weighted_pool as weighted_pool
 __version__ = "0.1.0"
 
 __all__ = [
+    "Plan",  # perf branch
     "adaptive_avg_pool",
     "adaptive_max_pool",
     "autotune",
@@ -39,7 +37,6 @@ __all__ = [
     "lp_pool",
     "max_pool",
     "max_unpool",
-    "Plan",
     "upsample",
     "weighted_pool",
 ]
