@@ -125,6 +125,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     inserts zeros (strided input gradients), and fast otherwise; building
     patch matrices costs memory traffic that only pays for few channels.
 
+    * tiny convolutions (fewer than :data:`MIN_OUTPUT` output elements): ``xla``.
     * small ungrouped convolutions (at most :data:`SMALL_OUTPUT` output
       positions, ``prod(k) * C_in <= SMALL_K``; LeNet's layers): ``im2col``
       for all three maps (which builds its patch matrices per chunk of
@@ -151,6 +152,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
+    if x_shape[0] * c_out * math.prod(geom.out_spatial) < MIN_OUTPUT:
+        return Plan("xla", "xla", "xla")  # tiny: time is compile time, where XLA's one op wins
     G = geom.groups
     cin_g, cout_g = c_in // G, c_out // G
     taps = math.prod(geom.kernel)
@@ -184,6 +187,8 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
     return plan
 
 
+#: Below this many output elements (N * C_out * prod(O)) auto picks xla.
+MIN_OUTPUT = 4096
 #: im2col for every map (no groups) when prod(out_spatial) and prod(k) * C_in are at
 #: most these (and the whole patch matrix at most 64 * PATCH_BUDGET elements).
 SMALL_OUTPUT = 1024
