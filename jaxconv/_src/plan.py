@@ -117,7 +117,7 @@ def _auto(geom: ConvGeometry, dtype: DTypeLike, backend: str,
 
 
 def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) -> Plan:
-    """CPU: per map, among xla / im2col / direct / phase.
+    """CPU: per map, among xla / im2col / direct / phase / fft.
 
     Calibrated on a 2-core AMD EPYC (XLA CPU, float32; per-map timings of the
     benchmark cases, see the perf notes): XLA's CPU convolution is slow when a
@@ -131,6 +131,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       for all three maps (which builds its patch matrices per chunk of
       samples, so a LeNet step's peak memory stays within 1.07x of lax's).
       Otherwise:
+    * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
+      says the FFT costs less than 0.15x the direct flops: ``fft`` for all three maps.
     * forward: ``direct`` for grouped convolutions (depthwise) whose outputs
       each sum at most :data:`DIRECT_TERMS` products (``prod(k) * C_in/G``);
       else ``xla`` (for LeNet's conv1, ungrouped with one input channel,
@@ -165,6 +167,11 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
              and patch <= PATCH_BUDGET * 64)
     if small:  # LeNet-sized: im2col's patch matrices are cheap, its products fast
         return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
+    fft = ALGORITHMS.get("fft")
+    if fft is not None and G == 1 and fft.prefer_over_direct(geom, x_shape[0], c_in, c_out):
+        # large kernels: the FFT's O(n log n) beats every O(n k) algorithm (crossover
+        # measured on XLA:CPU, see algorithms/fft.py; all three maps behave alike)
+        return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     forward = "direct" if G > 1 and taps * cin_g <= DIRECT_TERMS else "xla"
     if depthwise:
         input_grad = "direct"
