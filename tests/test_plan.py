@@ -103,6 +103,38 @@ def test_precision_is_passed_through():
     assert "HIGHEST" not in hlo()
 
 
+# Shapes large enough that "auto" leaves xla on CPU: the algorithm each should get, and
+# (below) the values and gradients auto computes with it, against xla's.
+AUTO_CASES = [
+    ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
+    ((2, 8, 16, 16), (8, 1, 3, 3), {"groups": 8, "padding": 1}, Plan("direct", "direct", "direct")),
+    ((2, 4, 48, 48), (4, 4, 15, 15), {"padding": 7}, Plan("fft", "fft", "fft")),
+    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("xla", "phase", "xla")),
+]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU cost model's choices")
+@pytest.mark.parametrize("x_shape,w_shape,kw,plan", AUTO_CASES, ids=lambda v: str(v))
+def test_auto_chooses_by_shape_and_equals_xla(x_shape, w_shape, kw, plan):
+    assert jaxconv.conv_plan(x_shape, w_shape, **kw) == plan
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal(x_shape), jnp.float32)
+    w = jnp.asarray(rng.standard_normal(w_shape), jnp.float32)
+
+    @jax.jit
+    def run(x, w):
+        out = []
+        for m in ("auto", "xla"):
+            f = partial(jaxconv.conv, method=m, precision="highest", **kw)
+            loss = lambda x, w, f=f: jnp.sum(jnp.sin(f(x, w)))
+            out.append((f(x, w), *jax.grad(loss, (0, 1))(x, w)))
+        return out
+
+    got, want = run(x, w)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(jnp.abs(b).max()))
+
+
 def test_conv_plan_public():
     plan = jaxconv.conv_plan((8, 1, 28, 28), (20, 1, 5, 5))
     assert isinstance(plan, Plan)
