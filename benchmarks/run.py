@@ -248,26 +248,18 @@ def auto_plan(c: OpCase) -> str:
 
     For ``conv_transpose`` the op's forward is the geometry's ``input_grad``
     map and its input gradient the geometry's ``forward`` map. ``-`` where
-    ``jaxconv._src.plan`` does not exist (yet).
+    ``jaxconv.conv_plan`` does not exist.
     """
     if c.w is None:
         return "n/a"
-    try:
-        from jaxconv._src import plan as plan_mod
-    except ImportError:
-        return "-"
-    from jaxconv._src import _args
+    import jaxconv
 
-    if c.kind == "conv":
-        geom = _args.conv_geometry("conv", c.x, c.w, None, stride=c.stride, padding=c.padding,
-                                   dilation=1, groups=c.groups)
-    else:
-        geom = _args.conv_transpose_geometry(
-            "conv_transpose", c.x, c.w, None, stride=c.stride, padding=c.padding,
-            output_padding=0, dilation=1, groups=c.groups)
+    if not hasattr(jaxconv, "conv_plan"):
+        return "-"
     try:
-        plan = plan_mod.plan_for(geom, jnp.float32)
-    except Exception as e:  # a plan module in progress must not stop the table
+        plan = jaxconv.conv_plan(c.x, c.w, stride=c.stride, padding=c.padding, groups=c.groups,
+                                 transpose=c.kind == "conv_transpose", dtype=jnp.float32)
+    except Exception as e:  # the table must not stop on a plan error
         return f"error ({type(e).__name__})"
     maps = (plan.forward, plan.input_grad, plan.weight_grad)
     if c.kind == "conv_transpose":
