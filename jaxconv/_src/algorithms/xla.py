@@ -95,8 +95,9 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     The transpose of a strided, padded correlation is a correlation of the
     stride-dilated ``g`` (``lhs_dilation=stride``) with the spatially flipped
     kernel whose in/out channels are swapped within each group, padded by
-    ``dilation*(k-1) - lo`` in front and whatever makes the output exactly D
-    long behind (negative padding crops; it absorbs output_padding too).
+    ``dilation*(k-1) - lo`` in front and ``dilation*(k-1) - hi`` behind, which
+    makes the output exactly D long (``hi`` from :func:`pads`; negative padding
+    crops; it absorbs output_padding too).
     """
     wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
     tpads = [(d * (k - 1) - lo, d * (k - 1) - hi)
