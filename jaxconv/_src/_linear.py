@@ -78,6 +78,38 @@ def adjoint_pair(apply: LinearMap, apply_t: LinearMap) -> tuple[LinearMap, Linea
     return a, a_t
 
 
+def backward_rule(f: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: makes ``bwd`` the backward rule of the custom_vjp map ``f(cfg, *args)``.
+
+    The forward pass keeps the inputs ``args`` as the residuals (never an
+    intermediate result), so ``bwd(cfg, args, g)`` gets them back unchanged
+    and returns one cotangent per array in ``args``. This is the rule of the
+    bilinear maps, whose backward pass calls other maps on the inputs.
+
+    Example:
+      >>> import jax
+      >>> from functools import partial
+      >>> @partial(jax.custom_vjp, nondiff_argnums=(0,))
+      ... def mul(cfg, a, b):
+      ...     return a * b
+      >>> @backward_rule(mul)
+      ... def mul_bwd(cfg, res, g):  # y = a b: da = g b, db = g a
+      ...     a, b = res
+      ...     return g * b, g * a
+      >>> float(jax.grad(mul, argnums=2)(None, 2.0, 3.0))
+      2.0
+    """
+
+    def fwd(cfg: Any, *args: Any) -> tuple[jax.Array, tuple[Any, ...]]:
+        return f(cfg, *args), args
+
+    def register(bwd: Callable[..., Any]) -> Callable[..., Any]:
+        f.defvjp(fwd, bwd)
+        return bwd
+
+    return register
+
+
 def acc_dtype(dtype: DTypeLike) -> jnp.dtype:
     """Accumulation dtype: float32 for 16-bit floats, else ``dtype`` itself.
 

@@ -25,7 +25,7 @@ from jax.typing import DTypeLike
 
 from . import _args
 from . import padding as _padding
-from ._linear import channel_sum, match_varying
+from ._linear import backward_rule, channel_sum, match_varying
 from .geometry import ConvGeometry
 from .plan import Method, Plan, algorithm, plan_for
 
@@ -65,18 +65,15 @@ def _conv_map(cfg, x, w, b):
     return _add_bias(_run(cfg, "forward", x, w), b)
 
 
-def _conv_fwd(cfg, x, w, b):
-    # Residuals are the inputs only (never an algorithm's patches or spectra);
-    # b (C_out values) only marks whether a bias cotangent is due.
-    return _conv_map(cfg, x, w, b), (x, w, b)
-
-
 # y = B(x, w) + b is linear in x for fixed w: as a matrix, y = W x, so
 # dx = W^T g = B_x^T(g; w), a transposed convolution of the cotangent.
 # It is linear in w for fixed x: y = X w, so dw = X^T g = B_w^T(g; x), the
 # correlation of x with g. b is broadcast over batch and positions, so db
 # is g summed over those axes. (Under jit, an unused dx -- a first layer fed
-# with data -- is dead code and XLA removes it.)
+# with data -- is dead code and XLA removes it.) The residuals are the inputs
+# only (never an algorithm's patches or spectra); b (C_out values) only marks
+# whether a bias cotangent is due.
+@backward_rule(_conv_map)
 def _conv_bwd(cfg, res, g):
     x, w, b = res
     dx = _conv_transpose_map(cfg, g, w, None)
@@ -85,21 +82,15 @@ def _conv_bwd(cfg, res, g):
     return dx, dw, db
 
 
-_conv_map.defvjp(_conv_fwd, _conv_bwd)
-
-
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _conv_transpose_map(cfg, y, w, b):
     return _add_bias(_run(cfg, "input_grad", y, w), b)
 
 
-def _conv_transpose_fwd(cfg, y, w, b):
-    return _conv_transpose_map(cfg, y, w, b), (y, w, b)
-
-
 # x = B_x^T(y; w) + b. Linear in y with matrix W^T, so dy = (W^T)^T h = W h =
 # B(h, w): a convolution of the cotangent. For w, <B_x^T(y; w), h> = <y, B(h, w)>
 # and B(h, w) is linear in w with matrix H, so dw = H^T y = B_w^T(y; h). db = sum h.
+@backward_rule(_conv_transpose_map)
 def _conv_transpose_bwd(cfg, res, h):
     y, w, b = res
     dy = _conv_map(cfg, h, w, None)
@@ -108,27 +99,18 @@ def _conv_transpose_bwd(cfg, res, h):
     return dy, dw, db
 
 
-_conv_transpose_map.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
-
-
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _conv_weight_map(cfg, x, y):
     return _run(cfg, "weight_grad", x, y)
 
 
-def _conv_weight_fwd(cfg, x, y):
-    return _conv_weight_map(cfg, x, y), (x, y)
-
-
 # w = B_w^T(y; x), defined by <B_w^T(y; x), h> = <y, B(x, h)> for every
 # w-shaped h. So d/dy = B(x, h), a convolution of x with the cotangent; and
 # <y, B(x, h)> = <B_x^T(y; h), x>, so d/dx = B_x^T(y; h), a transposed convolution.
+@backward_rule(_conv_weight_map)
 def _conv_weight_bwd(cfg, res, h):
     x, y = res
     return _conv_transpose_map(cfg, y, h, None), _conv_map(cfg, x, h, None)
-
-
-_conv_weight_map.defvjp(_conv_weight_fwd, _conv_weight_bwd)
 
 
 # --------------------------------------------------------------------------

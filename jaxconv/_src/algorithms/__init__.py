@@ -56,6 +56,11 @@ def pad_spatial(a: jax.Array, pairs: Sequence[Pair], first: int,
     return lax.pad(a, jnp.zeros((), a.dtype), cfg)
 
 
+def crop_spatial(a: jax.Array, pairs: Sequence[Pair], first: int) -> jax.Array:
+    """The adjoint of :func:`pad_spatial` without interior padding: removes ``pairs`` again."""
+    return pad_spatial(a, [(-lo, -hi) for lo, hi in pairs], first)
+
+
 def taps(geom: ConvGeometry) -> Iterator[tuple[int, ...]]:
     """Every tap index ``j`` of the kernel, in C (row-major) order."""
     return itertools.product(*(range(k) for k in geom.kernel))

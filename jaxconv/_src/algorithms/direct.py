@@ -25,7 +25,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import pad_spatial, pads, place_tap, tap_slice, taps
+from . import crop_spatial, pad_spatial, pads, place_tap, tap_slice, taps
 
 NAME = "direct"
 
@@ -58,16 +58,20 @@ def _split(a: jax.Array, G: int) -> jax.Array:
     return a.reshape((a.shape[0], G, a.shape[1] // G, *a.shape[2:]))
 
 
+def _split_kernel(w: jax.Array, G: int) -> jax.Array:
+    """``(C_out, C_in/G, *k)`` -> ``(G, C_out/G, C_in/G, T)``, taps flattened in C order."""
+    return w.reshape((G, w.shape[0] // G, w.shape[1], -1))
+
+
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w) by shifted multiply-adds: (N, C_in, D) -> (N, C_out, O)."""
     G = geom.groups
-    nd = geom.ndim
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(x.dtype)
     xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
-    wg = w.reshape((G, c_out // G, cin_g, -1)).astype(acc)  # (G,O/G,C/G,T)
-    bshape = (1, G, c_out // G) + (1,) * nd
+    wg = _split_kernel(w, G).astype(acc)  # (G,O/G,C/G,T)
+    bshape = (1, G, c_out // G) + (1,) * geom.ndim
     terms = []
     for t, j in enumerate(taps(geom)):
         xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
@@ -81,22 +85,20 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read."""
     G = geom.groups
-    nd = geom.ndim
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(g.dtype)
     gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
-    wg = w.reshape((G, c_out // G, cin_g, -1)).astype(acc)  # (G,O/G,C/G,T)
+    wg = _split_kernel(w, G).astype(acc)  # (G,O/G,C/G,T)
     out_g = c_out // G
     parts = []
     for t, j in enumerate(taps(geom)):
         if out_g == 1:
-            cj = gg * wg[:, :, :, t].reshape((1, G, cin_g) + (1,) * nd)  # (N,G,C/G,*O)
+            cj = gg * wg[:, :, :, t].reshape((1, G, cin_g) + (1,) * geom.ndim)  # (N,G,C/G,*O)
         else:
             cj = jnp.einsum("ngo...,goi->ngi...", gg, wg[..., t], precision=precision)
         parts.append(place_tap(cj, geom, j, 3))
     dx = functools.reduce(operator.add, parts)
-    lohi = [(-lo, -hi) for lo, hi in pads(geom)]
-    dx = pad_spatial(dx, lohi, 3)
+    dx = crop_spatial(dx, pads(geom), 3)
     return dx.reshape((g.shape[0], G * cin_g, *geom.in_spatial)).astype(g.dtype)
 
 

@@ -1,4 +1,4 @@
-"""The ``fft`` convolution algorithm, and the FFT helpers :mod:`jaxconv._src.signal` uses.
+"""The ``fft`` convolution algorithm, and the FFT helpers :mod:`jaxconv._src.signal_maps` uses.
 
 Frequency-domain convolution: a circular convolution of length ``F`` is a
 pointwise product of length-``F`` DFTs, and it equals the linear convolution on
@@ -42,6 +42,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
+from . import crop_spatial, pad_spatial, pads
 
 NAME = "fft"
 
@@ -176,28 +177,14 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     return None
 
 
-def _pads(geom: ConvGeometry) -> list[tuple[int, int]]:
-    """(lo, hi) per dim with ``hi`` derived from D and O (may be negative: a crop)."""
-    return [(lo, (o - 1) * s + ke - d - lo)
-            for d, o, s, ke, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.stride,
-                                            geom.k_eff, geom.padding)]
-
-
-def _pad_spatial(x: jax.Array, pads: Sequence[tuple[int, int, int]]) -> jax.Array:
-    return lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (0, 0, 0), *pads])
-
-
 def _dilate_kernel(geom: ConvGeometry, w: jax.Array) -> jax.Array:
-    if all(d == 1 for d in geom.dilation):
-        return w
-    return _pad_spatial(w, [(0, 0, d - 1) for d in geom.dilation])
+    """Zero-insert ``dilation - 1`` values between taps."""
+    return pad_spatial(w, [(0, 0)] * geom.ndim, 2, interior=[d - 1 for d in geom.dilation])
 
 
 def _upsample(geom: ConvGeometry, g: jax.Array) -> jax.Array:
     """Zero-insert ``stride - 1`` values between outputs: the adjoint of subsampling."""
-    if all(s == 1 for s in geom.stride):
-        return g
-    return _pad_spatial(g, [(0, 0, s - 1) for s in geom.stride])
+    return pad_spatial(g, [(0, 0)] * geom.ndim, 2, interior=[s - 1 for s in geom.stride])
 
 
 def _fft_lengths(geom: ConvGeometry) -> tuple[int, ...]:
@@ -239,7 +226,7 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     dtype, cd = x.dtype, acc_dtype(x.dtype)
     x, w = x.astype(cd), w.astype(cd)
     lengths = _fft_lengths(geom)
-    xp = _pad_spatial(x, [(lo, hi, 0) for lo, hi in _pads(geom)])
+    xp = pad_spatial(x, pads(geom), 2)
     fx = _spectrum(xp, lengths, geom.groups)                       # (N, G, Ci, F)
     fw = _spectrum(_dilate_kernel(geom, w), lengths, 1)
     fw = fw.reshape(geom.groups, w.shape[0] // geom.groups, w.shape[1], -1)  # (G, Co, Ci, F)
@@ -268,8 +255,8 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     fx = jnp.einsum("ngof,goif->ngif", fg, fw, precision=precision)
     xp = _inverse(fx, lengths, (g.shape[0], G * w.shape[1]))
     # xp holds x_pad at [0, Dp) (zeros after it up to the FFT length): keep [lo, lo + D).
-    crop = [(-lo, d + lo - n, 0) for d, n, (lo, _) in zip(geom.in_spatial, lengths, geom.padding)]
-    return _pad_spatial(xp, crop).astype(dtype)
+    keep = [(lo, n - d - lo) for d, n, (lo, _) in zip(geom.in_spatial, lengths, geom.padding)]
+    return crop_spatial(xp, keep, 2).astype(dtype)
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
@@ -285,7 +272,7 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     x, g = x.astype(cd), g.astype(cd)
     G = geom.groups
     lengths = _fft_lengths(geom)
-    xp = _pad_spatial(x, [(lo, hi, 0) for lo, hi in _pads(geom)])
+    xp = pad_spatial(x, pads(geom), 2)
     fx = _spectrum(xp, lengths, G)                                 # (N, G, Ci, F)
     fg = _spectrum(_upsample(geom, g), lengths, G)                 # (N, G, Co, F)
     fw = jnp.einsum("ngif,ngof->goif", fx, jnp.conj(fg), precision=precision)

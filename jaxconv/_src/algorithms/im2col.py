@@ -27,7 +27,16 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import channels_first, channels_last, pad_spatial, pads, place_tap, tap_slice, taps
+from . import (
+    channels_first,
+    channels_last,
+    crop_spatial,
+    pad_spatial,
+    pads,
+    place_tap,
+    tap_slice,
+    taps,
+)
 
 NAME = "im2col"
 
@@ -119,8 +128,7 @@ def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     acc = functools.reduce(
         operator.add, (place_tap(cols[t], geom, j, 2) for t, j in enumerate(taps(geom)))
     )
-    lohi = [(-lo, -hi) for lo, hi in pads(geom)]
-    return pad_spatial(acc, lohi, 2).astype(g.dtype)
+    return crop_spatial(acc, pads(geom), 2).astype(g.dtype)
 
 
 def _chunk(geom: ConvGeometry, n: int, c_in: int) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -34,7 +34,7 @@ from jax import lax
 from jax.typing import DTypeLike
 
 from ..geometry import ConvGeometry
-from . import pad_spatial, pads, transpose_kernel, xla
+from . import crop_spatial, pad_spatial, pads, transpose_kernel, xla
 
 NAME = "phase"
 
@@ -115,10 +115,29 @@ def _sub_geom(geom: ConvGeometry, ph: Sequence[_Dim], in_spatial: Sequence[int])
     )
 
 
-def _padded_input(geom: ConvGeometry, x: jax.Array) -> jax.Array:
+def _input_pads(geom: ConvGeometry) -> list[tuple[int, int]]:
+    """(lo, hi) per dim that pad the input to :func:`_padded_len`."""
     full = _padded_len(geom)
-    pp = [(lo, L - D - lo) for (lo, _), L, D in zip(pads(geom), full, geom.in_spatial)]
-    return pad_spatial(x, pp, 2)
+    return [(lo, L - D - lo) for (lo, _), L, D in zip(pads(geom), full, geom.in_spatial)]
+
+
+def _phase_problems(
+    geom: ConvGeometry, x: jax.Array,
+) -> Iterator[tuple[tuple[_Dim, ...], jax.Array, ConvGeometry]]:
+    """Each phase with taps: its residues, the input phase ``x_r`` it reads, its geometry.
+
+    ``x_r`` (from ``q = m0``) is padded or cropped behind to exactly what the
+    sub-kernel reads for ``out_spatial`` outputs, so the stride-1 geometry
+    needs no padding.
+    """
+    xp = pad_spatial(x, _input_pads(geom), 2)
+    for ph in _phases(geom):
+        if any(p.count == 0 for p in ph):
+            continue
+        xr = _phase_input(xp, ph, geom)
+        need = [(O - 1) + p.dm * (p.count - 1) + 1 for O, p in zip(geom.out_spatial, ph)]
+        xr = pad_spatial(xr, [(0, n - L) for n, L in zip(need, xr.shape[2:])], 2)
+        yield ph, xr, _sub_geom(geom, ph, xr.shape[2:])
 
 
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
@@ -127,17 +146,8 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     inner = _inner()
     if all(s == 1 for s in geom.stride):
         return inner.forward(geom, x, w, precision=precision)
-    xp = _padded_input(geom, x)
     y = None
-    for ph in _phases(geom):
-        if any(p.count == 0 for p in ph):
-            continue
-        xr = _phase_input(xp, ph, geom)
-        sub = _sub_geom(geom, ph, xr.shape[2:])
-        # hi is implied: the sub-geometry reads exactly out_spatial outputs
-        need = [(O - 1) + p.dm * (p.count - 1) + 1 for O, p in zip(geom.out_spatial, ph)]
-        xr = pad_spatial(xr, [(0, n - L) for n, L in zip(need, xr.shape[2:])], 2)
-        sub = _sub_geom(geom, ph, xr.shape[2:])
+    for ph, xr, sub in _phase_problems(geom, x):
         yr = inner.forward(sub, xr, _sub_kernel(w, ph), precision=precision)
         y = yr if y is None else y + yr
     if y is None:  # pragma: no cover - every geometry has at least one tap
@@ -151,15 +161,8 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     inner = _inner()
     if all(s == 1 for s in geom.stride):
         return inner.weight_grad(geom, x, g, precision=precision)
-    xp = _padded_input(geom, x)
     dw = jnp.zeros((g.shape[1], x.shape[1] // geom.groups, *geom.kernel), x.dtype)
-    for ph in _phases(geom):
-        if any(p.count == 0 for p in ph):
-            continue
-        xr = _phase_input(xp, ph, geom)
-        need = [(O - 1) + p.dm * (p.count - 1) + 1 for O, p in zip(geom.out_spatial, ph)]
-        xr = pad_spatial(xr, [(0, n - L) for n, L in zip(need, xr.shape[2:])], 2)
-        sub = _sub_geom(geom, ph, xr.shape[2:])
+    for ph, xr, sub in _phase_problems(geom, x):
         dwr = inner.weight_grad(sub, xr, g, precision=precision)
         idx = (slice(None), slice(None)) + tuple(
             slice(p.j0, p.j0 + (p.count - 1) * p.step + 1, p.step) for p in ph)
@@ -206,5 +209,4 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     for i in range(nd):
         perm += [nd + 2 + i, i]
     arr = jnp.transpose(arr, perm).reshape((n, c_in, *full))
-    crop = [(-lo, -(L - D - lo)) for (lo, _), L, D in zip(pads(geom), full, geom.in_spatial)]
-    return pad_spatial(arr, crop, 2)
+    return crop_spatial(arr, _input_pads(geom), 2)

@@ -68,6 +68,15 @@ def _grouped_conv(lhs: jax.Array, rhs: jax.Array, groups: int, **kw: Any) -> jax
     ], axis=1)
 
 
+def _correlate(geom: ConvGeometry, lhs: jax.Array, rhs: jax.Array, precision: Precision,
+               **kw: Any) -> jax.Array:
+    """:func:`_grouped_conv` with the geometry's groups and kernel dilation, accumulating
+    in at least float32 and returning ``lhs``'s dtype."""
+    y = _grouped_conv(lhs, rhs, geom.groups, rhs_dilation=geom.dilation, precision=precision,
+                      preferred_element_type=_preferred(lhs.dtype), **kw)
+    return y.astype(lhs.dtype)
+
+
 def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     """Every geometry and floating dtype: always None."""
     return None
@@ -76,15 +85,7 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w): cross-correlation, (N, C_in, D) x (C_out, C_in/G, k) -> (N, C_out, O)."""
-    y = _grouped_conv(
-        x, w, geom.groups,
-        window_strides=geom.stride,
-        padding=pads(geom),
-        rhs_dilation=geom.dilation,
-        precision=precision,
-        preferred_element_type=_preferred(x.dtype),
-    )
-    return y.astype(x.dtype)
+    return _correlate(geom, x, w, precision, window_strides=geom.stride, padding=pads(geom))
 
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
@@ -94,25 +95,15 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     The transpose of a strided, padded correlation is a correlation of the
     stride-dilated ``g`` (``lhs_dilation=stride``) with the spatially flipped
     kernel whose in/out channels are swapped within each group, padded by
-    ``dilation*(k-1) - lo`` in front and whatever makes the output exactly D
-    long behind (negative padding crops; it absorbs output_padding too).
+    ``dilation*(k-1) - lo`` in front and ``dilation*(k-1) - hi`` behind, which
+    makes the output exactly D long (``hi`` from :func:`pads`; negative padding
+    crops; it absorbs output_padding too).
     """
     wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
-    tpads = [
-        (d * (k - 1) - lo, D - (O - 1) * s - 1 + lo)
-        for D, O, k, s, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.kernel,
-                                          geom.stride, geom.dilation, geom.padding)
-    ]
-    x = _grouped_conv(
-        g, wt, geom.groups,
-        window_strides=(1,) * geom.ndim,
-        padding=tpads,
-        lhs_dilation=geom.stride,
-        rhs_dilation=geom.dilation,
-        precision=precision,
-        preferred_element_type=_preferred(g.dtype),
-    )
-    return x.astype(g.dtype)
+    tpads = [(d * (k - 1) - lo, d * (k - 1) - hi)
+             for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation)]
+    return _correlate(geom, g, wt, precision, window_strides=(1,) * geom.ndim, padding=tpads,
+                      lhs_dilation=geom.stride)
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
