@@ -263,6 +263,7 @@ BAD_LAYERS = [
     (lambda: nn.GlobalAvgPool(ndim=4), ValueError, r"nn.GlobalAvgPool: ndim must be 1, 2 or 3; got ndim=4"),
     (lambda: nn.Conv(1, 2, 3, padding_mode="mirror"), ValueError, r"nn.Conv: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular'; got 'mirror'"),
     (lambda: nn.Conv(1, 2, 3, method=3), TypeError, r"nn.Conv: method must be an algorithm name or a mapping"),
+    (lambda: nn.Conv(1, 2, 3, method="bogus"), ValueError, r"nn\.Conv: method must be 'auto' or one of .*got 'bogus'"),
     (lambda: nn.Conv(1, 2, 3, precision="ultra"), ValueError, r"nn.Conv: precision must be None, a jax.lax.Precision or one of .*got 'ultra'"),
     (lambda: nn.ConvTranspose(1, 2, 3, precision=3), TypeError, r"nn.ConvTranspose: precision must be None, a jax.lax.Precision or a string"),
     (lambda: nn.Conv(1, 2, (3, 3), ndim=3), ValueError, r"nn.Conv: the per-dim options must agree .*ndim=3, kernel=\(3, 3\)"),

@@ -29,6 +29,7 @@ from .geometry import ConvGeometry, Pair, PoolGeometry
 from .geometry import adaptive_bounds as adaptive_bounds
 from .geometry import pool_divisor as pool_divisor
 from .geometry import pool_padding_taps as pool_padding_taps
+from .plan import normalize_method
 
 PADDING_STRINGS = ("valid", "same", "full")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -258,12 +259,14 @@ def padding_mode(fn: str, mode: Any) -> str:
 def conv_method(fn: str, method: Any) -> str | tuple[tuple[str, str], ...]:
     """``method``: an algorithm name (``"auto"``, ``"xla"``, ...) or a mapping from map
     name (``"forward"``, ``"input_grad"``, ``"weight_grad"``) to one; returned hashable.
-    Which names exist is the plan's business; this checks the form."""
+    Which names exist is the plan's business: its check runs too."""
     if isinstance(method, str):
+        normalize_method(fn, method)
         return method
     if isinstance(method, Mapping) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in method.items()
     ):
+        normalize_method(fn, method)
         return tuple(sorted(method.items()))
     raise TypeError(f"jaxconv.{fn}: method must be an algorithm name or a mapping from map name to "
                     f"algorithm name; got {method!r}")

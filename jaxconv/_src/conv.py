@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.typing import DTypeLike
+from jax.typing import ArrayLike, DTypeLike
 
 from . import _args
 from . import padding as _padding
+from ._args import IntOrSeq, PaddingOption
 from ._linear import backward_rule, channel_sum, match_varying
 from .geometry import ConvGeometry
 from .plan import Method, Plan, algorithm, plan_for
@@ -121,7 +122,7 @@ def _conv_weight_bwd(cfg, res, h):
 def _config(fn: str, geom: ConvGeometry, dtype: DTypeLike, x_shape: tuple[int, ...],
             w_shape: tuple[int, ...], method: Method, precision: Any) -> _Config:
     plan = plan_for(geom, dtype, method=method, x_shape=x_shape, w_shape=w_shape, caller=fn)
-    return _Config(geom, plan, _precision(fn, precision))
+    return _Config(geom, plan, _args.precision_arg(fn, precision))
 
 
 def _conv(geom: ConvGeometry, x: jax.Array, w: jax.Array, b: jax.Array | None, *,
@@ -153,29 +154,6 @@ def _b(geom: ConvGeometry, x: jax.Array, w: jax.Array) -> jax.Array:
     return _run(cfg, "forward", x, w)
 
 
-_PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32",
-               "fastest")
-
-
-def _precision(fn: str, precision: Any) -> lax.Precision | None:
-    """``precision=`` as a ``lax.Precision`` or None; raises the user's error otherwise."""
-    if precision is None or isinstance(precision, lax.Precision):
-        return precision
-    if isinstance(precision, str):
-        try:
-            return lax.Precision(precision.lower())
-        except ValueError:
-            pass
-        raise ValueError(
-            f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or one of "
-            f"{', '.join(repr(p) for p in _PRECISIONS)}; got {precision!r}"
-        )
-    raise TypeError(
-        f"jaxconv.{fn}: precision must be None, a jax.lax.Precision or a string; got "
-        f"{precision!r} of type {type(precision).__name__}"
-    )
-
-
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
@@ -186,13 +164,13 @@ def _spatial_axes(a):
 
 
 def conv(
-    x: Any,
-    w: Any,
-    b: Any = None,
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
     *,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
+    stride: IntOrSeq = 1,
+    padding: PaddingOption = 0,
+    dilation: IntOrSeq = 1,
     groups: int = 1,
     flip: bool = False,
     padding_mode: str = "zeros",
@@ -257,32 +235,33 @@ def conv(
       >>> float(jaxconv.conv(x, w, padding="same", method="direct")[0, 0, 0, 0])
       9.0
     """
-    x = _args.as_array("conv", "x", x)
-    w = _args.as_array("conv", "w", w)
-    b = None if b is None else _args.as_array("conv", "b", b)
+    xa = _args.as_array("conv", "x", x)
+    wa = _args.as_array("conv", "w", w)
+    ba = None if b is None else _args.as_array("conv", "b", b)
     geom = _args.conv_geometry(
-        "conv", x.shape, w.shape, None if b is None else b.shape,
+        "conv", xa.shape, wa.shape, None if ba is None else ba.shape,
         stride=stride, padding=padding, dilation=dilation, groups=groups,
     )
-    _args.check_floating("conv", x=x, w=w, b=b)
-    x, geom = _padding.pad_for_conv("conv", x, geom, _padding.check_mode("conv", padding_mode))
+    _args.check_floating("conv", x=xa, w=wa, b=ba)
+    xa, geom = _padding.pad_for_conv("conv", xa, geom, _args.padding_mode("conv", padding_mode))
     if not isinstance(flip, bool):
         raise TypeError(f"jaxconv.conv: flip must be a bool; got {flip!r}")
     if flip:
-        w = jnp.flip(w, axis=_spatial_axes(w))
-    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
-    return _conv(geom, x, w, b, method=method, precision=precision)
+        wa = jnp.flip(wa, axis=_spatial_axes(wa))
+    # shard_map: see _linear.match_varying (None stays None; arrays stay arrays)
+    xa, wa, ba = cast(tuple[jax.Array, jax.Array, jax.Array | None], match_varying(xa, wa, ba))
+    return _conv(geom, xa, wa, ba, method=method, precision=precision)
 
 
 def conv_transpose(
-    x: Any,
-    w: Any,
-    b: Any = None,
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
     *,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
+    stride: IntOrSeq = 1,
+    padding: PaddingOption = 0,
+    output_padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
     groups: int = 1,
     method: Method = "auto",
     precision: PrecisionLike = None,
@@ -332,17 +311,18 @@ def conv_transpose(
       >>> jaxconv.conv_transpose(y, w, stride=2, padding=1, method="phase").shape
       (2, 4, 32, 32)
     """
-    x = _args.as_array("conv_transpose", "x", x)
-    w = _args.as_array("conv_transpose", "w", w)
-    b = None if b is None else _args.as_array("conv_transpose", "b", b)
+    xa = _args.as_array("conv_transpose", "x", x)
+    wa = _args.as_array("conv_transpose", "w", w)
+    ba = None if b is None else _args.as_array("conv_transpose", "b", b)
     geom = _args.conv_transpose_geometry(
-        "conv_transpose", x.shape, w.shape, None if b is None else b.shape,
+        "conv_transpose", xa.shape, wa.shape, None if ba is None else ba.shape,
         stride=stride, padding=padding, output_padding=output_padding,
         dilation=dilation, groups=groups,
     )
-    _args.check_floating("conv_transpose", x=x, w=w, b=b)
-    x, w, b = match_varying(x, w, b)  # shard_map: see _linear.match_varying
-    return _conv_transpose(geom, x, w, b, method=method, precision=precision)
+    _args.check_floating("conv_transpose", x=xa, w=wa, b=ba)
+    # shard_map: see _linear.match_varying (None stays None; arrays stay arrays)
+    xa, wa, ba = cast(tuple[jax.Array, jax.Array, jax.Array | None], match_varying(xa, wa, ba))
+    return _conv_transpose(geom, xa, wa, ba, method=method, precision=precision)
 
 
 def conv_plan(
@@ -350,7 +330,7 @@ def conv_plan(
     w_shape: Sequence[int],
     *,
     stride: int | Sequence[int] = 1,
-    padding: Any = 0,
+    padding: PaddingOption = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     output_padding: int | Sequence[int] = 0,

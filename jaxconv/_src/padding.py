@@ -98,10 +98,6 @@ def _pad_apply_t(cfg: _PadConfig, g: jax.Array) -> jax.Array:
 _pad, _pad_t = adjoint_pair(_pad_apply, _pad_apply_t)
 
 
-# conv.py calls the padding_mode check by this name; the one check lives in _args.
-check_mode = _args.padding_mode
-
-
 def check_pads(fn: str, mode: str, in_spatial: Sequence[int], pads: Sequence[Pair]) -> None:
     """PyTorch's limits: reflect needs pad < size, circular pad <= size, per side."""
     for i, (n, (lo, hi)) in enumerate(zip(in_spatial, pads)):
@@ -157,7 +153,7 @@ def pad(x: ArrayLike, padding: int | Sequence[int] | Sequence[tuple[int, int]], 
     """
     x = _args.as_array("pad", "x", x)
     nd = _args.check_batched("pad", "x", x.shape)
-    checked = check_mode("pad", mode)
+    checked = _args.padding_mode("pad", mode)
     pads = cast(tuple[Pair, ...], _args.padding_pairs("pad", padding, nd, allow_strings=()))
     in_spatial = tuple(x.shape[2:])
     check_pads("pad", checked, in_spatial, pads)
