@@ -14,28 +14,21 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jax import lax
 from jax.test_util import check_grads
 from test_conv import SWEEP, _transpose_case
 
 import jaxconv
 from jaxconv._src import _args
-from jaxconv._src.algorithms import pads
+from jaxconv._src import reference as ref
 from jaxconv._src.plan import ALGORITHMS, algorithm
 
 NAMES = sorted(ALGORITHMS)
 
 
-def _ref_forward(geom, x, w):
-    return lax.conv_general_dilated(
-        x, w, geom.stride, pads(geom), rhs_dilation=geom.dilation,
-        feature_group_count=geom.groups, precision=lax.Precision.HIGHEST)
-
-
 @partial(jax.jit, static_argnums=(0,))
 def _all_maps(geom, x, w, g):
     """(reference, {name: (forward, input_grad, weight_grad)})."""
-    y, vjp = jax.vjp(partial(_ref_forward, geom), x, w)
+    y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
     dx, dw = vjp(g)
     got = {}
     for name in NAMES:

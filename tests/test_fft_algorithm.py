@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
+from jaxconv._src import reference as ref
 from jaxconv._src.algorithms import fft
 from jaxconv._src.geometry import ConvGeometry
 
@@ -44,20 +44,9 @@ CASES = {
 }
 
 
-def _pads(geom):
-    return [(lo, (o - 1) * s + ke - d - lo) for d, o, s, ke, (lo, _) in
-            zip(geom.in_spatial, geom.out_spatial, geom.stride, geom.k_eff, geom.padding)]
-
-
-def _reference(geom, x, w):
-    return lax.conv_general_dilated(x, w, geom.stride, _pads(geom), rhs_dilation=geom.dilation,
-                                    feature_group_count=geom.groups,
-                                    precision=lax.Precision.HIGHEST)
-
-
 @partial(jax.jit, static_argnums=0)
 def _all_maps(geom, x, w, g):
-    y_ref, vjp = jax.vjp(partial(_reference, geom), x, w)
+    y_ref, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
     dx_ref, dw_ref = vjp(g)
     got = (fft.forward(geom, x, w), fft.input_grad(geom, g, w), fft.weight_grad(geom, x, g))
     return got, (y_ref, dx_ref, dw_ref)

@@ -43,6 +43,22 @@ def conv(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False)
     return y
 
 
+def conv_geometry_map(geom, x, w):
+    """``B(x, w)`` of a normalised ``ConvGeometry``, as one ``lax.conv_general_dilated``.
+
+    The ``hi`` padding is derived from the index relation ``t = p*stride +
+    j*dilation - lo`` (exactly ``out_spatial`` outputs), which is how a
+    conv_transpose geometry with ``output_padding`` reads; what the algorithms'
+    three maps are checked against (their VJPs give ``B_x^T`` and ``B_w^T``).
+    """
+    pads = [(lo, (o - 1) * s + d * (k - 1) + 1 - n - lo)
+            for n, o, k, s, d, (lo, _) in zip(geom.in_spatial, geom.out_spatial, geom.kernel,
+                                              geom.stride, geom.dilation, geom.padding)]
+    return lax.conv_general_dilated(x, w, geom.stride, pads, rhs_dilation=geom.dilation,
+                                    feature_group_count=geom.groups,
+                                    precision=lax.Precision.HIGHEST)
+
+
 def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     """Reference for :func:`jaxconv.conv_transpose`: by definition, the VJP of
     the reference :func:`conv` with respect to its input, evaluated at ``x``.
