@@ -27,7 +27,8 @@ def geometry(D, k, *, stride=1, padding=0, dilation=1, groups=1, extra=0):
     ke = [dd * (kk - 1) + 1 for kk, dd in zip(k, d)]
     out = tuple((n + lo + hi - kk) // ss + 1 for n, kk, ss, (lo, hi) in zip(D, ke, s, pads))
     D = tuple(n + ee for n, ee in zip(D, e))
-    return ConvGeometry(D, tuple(k), out, s, pads, d, groups)
+    return ConvGeometry(in_spatial=D, kernel=tuple(k), out_spatial=out, stride=s, padding=pads,
+                        dilation=d, groups=groups)
 
 
 CASES = {

@@ -370,7 +370,8 @@ def sliding_geometry(fn: str, in_spatial: tuple[int, ...], kernel: tuple[int, ..
                          f"expected dilation*(k-1)+1 <= D+lo+hi in every dim; got {what} "
                          f"{kernel} (dilated {k_eff}), input {in_spatial}, padding {pads}"
                          f"{context}")
-    return ConvGeometry(in_spatial, kernel, out, stride, pads, dilation, groups)
+    return ConvGeometry(in_spatial=in_spatial, kernel=kernel, out_spatial=out, stride=stride,
+                        padding=pads, dilation=dilation, groups=groups)
 
 
 def check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
@@ -428,7 +429,8 @@ def conv_transpose_geometry(fn: str, x_shape: tuple[int, ...], w_shape: tuple[in
         raise ValueError(f"jaxconv.{fn}: the padding removes the whole output: expected "
                          "(D-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1 >= 1 in "
                          f"every dim; got output size {D} from {shapes}, padding={pads}")
-    return ConvGeometry(D, k, O, stride, pads, dilation, groups)
+    return ConvGeometry(in_spatial=D, kernel=k, out_spatial=O, stride=stride, padding=pads,
+                        dilation=dilation, groups=groups)
 
 
 # --------------------------------------------------------------------------
@@ -490,7 +492,9 @@ def pool_geometry(fn: str, x_shape: tuple[int, ...], window: Any, *, stride: Any
         o, e = _geo.pool_output_size(n, ke, s, lo, hi, ceil_mode)
         out.append(o)
         extra.append(e)
-    return PoolGeometry(D, window, tuple(out), stride, pads, dilation, ceil_mode, tuple(extra))
+    return PoolGeometry(in_spatial=D, window=window, out_spatial=tuple(out), stride=stride,
+                        padding=pads, dilation=dilation, ceil_mode=ceil_mode,
+                        extra_hi=tuple(extra))
 
 
 def pool_norm(fn: str, p: Any) -> float:

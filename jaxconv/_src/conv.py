@@ -61,9 +61,22 @@ def _add_bias(y, b):
 # --------------------------------------------------------------------------
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _conv_map(cfg, x, w, b):
-    return _add_bias(_run(cfg, "forward", x, w), b)
+def _biased_map(direction: str):
+    """``cfg, a, w, b -> _run(cfg, direction, a, w) + b`` as a custom_vjp op."""
+
+    @partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def biased(cfg, a, w, b):
+        return _add_bias(_run(cfg, direction, a, w), b)
+
+    return biased
+
+
+_conv_map = _biased_map("forward")  # y = B(x, w) + b
+_conv_transpose_map = _biased_map("input_grad")  # x = B_x^T(y; w) + b
+
+
+def _bias_grad(g, b):
+    return None if b is None else channel_sum(g, b.dtype)
 
 
 # y = B(x, w) + b is linear in x for fixed w: as a matrix, y = W x, so
@@ -77,15 +90,7 @@ def _conv_map(cfg, x, w, b):
 @backward_rule(_conv_map)
 def _conv_bwd(cfg, res, g):
     x, w, b = res
-    dx = _conv_transpose_map(cfg, g, w, None)
-    dw = _conv_weight_map(cfg, x, g)
-    db = None if b is None else channel_sum(g, b.dtype)
-    return dx, dw, db
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _conv_transpose_map(cfg, y, w, b):
-    return _add_bias(_run(cfg, "input_grad", y, w), b)
+    return _conv_transpose_map(cfg, g, w, None), _conv_weight_map(cfg, x, g), _bias_grad(g, b)
 
 
 # x = B_x^T(y; w) + b. Linear in y with matrix W^T, so dy = (W^T)^T h = W h =
@@ -94,10 +99,7 @@ def _conv_transpose_map(cfg, y, w, b):
 @backward_rule(_conv_transpose_map)
 def _conv_transpose_bwd(cfg, res, h):
     y, w, b = res
-    dy = _conv_map(cfg, h, w, None)
-    dw = _conv_weight_map(cfg, h, y)
-    db = None if b is None else channel_sum(h, b.dtype)
-    return dy, dw, db
+    return _conv_map(cfg, h, w, None), _conv_weight_map(cfg, h, y), _bias_grad(h, b)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -163,20 +165,10 @@ def _spatial_axes(a):
     return tuple(range(2, a.ndim))
 
 
-def conv(
-    x: ArrayLike,
-    w: ArrayLike,
-    b: ArrayLike | None = None,
-    *,
-    stride: IntOrSeq = 1,
-    padding: PaddingOption = 0,
-    dilation: IntOrSeq = 1,
-    groups: int = 1,
-    flip: bool = False,
-    padding_mode: str = "zeros",
-    method: Method = "auto",
-    precision: PrecisionLike = None,
-) -> jax.Array:
+def conv(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, stride: IntOrSeq = 1,
+         padding: PaddingOption = 0, dilation: IntOrSeq = 1, groups: int = 1, flip: bool = False,
+         padding_mode: str = "zeros", method: Method = "auto",
+         precision: PrecisionLike = None) -> jax.Array:
     """N-d convolution (cross-correlation by default), PyTorch ``conv1d/2d/3d`` semantics.
 
     ``y[n, o, p] = b[o] + sum_{i, t} x_pad[n, g*C_in/G + i, p*stride + t*dilation] * w[o, i, t]``
@@ -253,19 +245,10 @@ def conv(
     return _conv(geom, xa, wa, ba, method=method, precision=precision)
 
 
-def conv_transpose(
-    x: ArrayLike,
-    w: ArrayLike,
-    b: ArrayLike | None = None,
-    *,
-    stride: IntOrSeq = 1,
-    padding: PaddingOption = 0,
-    output_padding: IntOrSeq = 0,
-    dilation: IntOrSeq = 1,
-    groups: int = 1,
-    method: Method = "auto",
-    precision: PrecisionLike = None,
-) -> jax.Array:
+def conv_transpose(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, stride: IntOrSeq = 1,
+                   padding: PaddingOption = 0, output_padding: IntOrSeq = 0,
+                   dilation: IntOrSeq = 1, groups: int = 1, method: Method = "auto",
+                   precision: PrecisionLike = None) -> jax.Array:
     """Transposed convolution, PyTorch ``conv_transpose1d/2d/3d`` semantics.
 
     The exact adjoint of :func:`conv` in ``x``: for the same kernel and

@@ -88,10 +88,17 @@ def adaptive_bounds(size: int, out: int) -> list[Pair]:
 # --------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class _SlidingWindow:
-    """``ndim`` and ``k_eff`` of a window sliding with ``dilation``; the subclass
-    names the field that holds the window's sizes (``_sizes_field``)."""
+    """What every sliding-window geometry has: the input and output spatial sizes and
+    the per-dim stride, (lo, hi) padding and dilation. The subclass adds the window's
+    sizes under its own name (``kernel`` or ``window``, named by ``_sizes_field``).
+    Fields are keyword-only: a 7-tuple of tuples is too easy to misorder."""
 
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[Pair, ...]
     dilation: tuple[int, ...]
     _sizes_field: ClassVar[str]
 
@@ -106,7 +113,7 @@ class _SlidingWindow:
         return tuple(k_eff(k, d) for k, d in zip(getattr(self, self._sizes_field), self.dilation))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ConvGeometry(_SlidingWindow):
     """Static description of one convolution ``B(x, w)``: x-spatial -> y-spatial.
 
@@ -116,18 +123,13 @@ class ConvGeometry(_SlidingWindow):
     ``out_spatial`` of the conv's output, whichever direction is computed.
     """
 
-    in_spatial: tuple[int, ...]
     kernel: tuple[int, ...]
-    out_spatial: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[Pair, ...]
-    dilation: tuple[int, ...]
     groups: int
 
     _sizes_field: ClassVar[str] = "kernel"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class PoolGeometry(_SlidingWindow):
     """Static description of a sliding-window pool over ``in_spatial``.
 
@@ -137,12 +139,7 @@ class PoolGeometry(_SlidingWindow):
     counted by ``count_include_pad``).
     """
 
-    in_spatial: tuple[int, ...]
     window: tuple[int, ...]
-    out_spatial: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[Pair, ...]
-    dilation: tuple[int, ...]
     ceil_mode: bool
     extra_hi: tuple[int, ...]
 

@@ -174,15 +174,8 @@ def _unshared(fn: str, x: ArrayLike, w: ArrayLike, b: ArrayLike | None, *, strid
     return _tiled((geom, tiles), x, w, b)
 
 
-def local_conv(
-    x: ArrayLike,
-    w: ArrayLike,
-    b: ArrayLike | None = None,
-    *,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-) -> jax.Array:
+def local_conv(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, stride: IntOrSeq = 1,
+               padding: Padding = 0, dilation: IntOrSeq = 1) -> jax.Array:
     """Locally connected convolution: a different kernel at every output position.
 
     ``y[n, o, p] = b[o(, p)] + sum_{i, j} w[p, o, i, j] * x_pad[n, i, p*stride + j*dilation - lo]``
@@ -222,16 +215,8 @@ def local_conv(
                      tile=None)
 
 
-def tiled_conv(
-    x: ArrayLike,
-    w: ArrayLike,
-    b: ArrayLike | None = None,
-    *,
-    tile: IntOrSeq,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-) -> jax.Array:
+def tiled_conv(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, tile: IntOrSeq,
+               stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1) -> jax.Array:
     """Tiled convolution: output position ``p`` uses kernel ``p mod tile``.
 
     ``y[n, o, p] = b[o(, p)] + sum_{i, j} w[p mod tile, o, i, j] * x_pad[n, i, p*stride +
@@ -268,13 +253,8 @@ def tiled_conv(
 # --------------------------------------------------------------------------
 
 
-def separable_conv(
-    x: ArrayLike,
-    kernels: Sequence[ArrayLike],
-    *,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-) -> jax.Array:
+def separable_conv(x: ArrayLike, kernels: Sequence[ArrayLike], *, stride: IntOrSeq = 1,
+                   padding: Padding = 0) -> jax.Array:
     """Convolves every channel with a rank-1 (separable) kernel, one 1-D pass per axis.
 
     The kernel is the outer product ``K[c] = k_1[c] ⊗ k_2[c] ⊗ ...`` of one 1-D
@@ -341,16 +321,9 @@ def separable_conv(
     return y
 
 
-def depthwise_separable_conv(
-    x: ArrayLike,
-    w_depthwise: ArrayLike,
-    w_pointwise: ArrayLike,
-    b: ArrayLike | None = None,
-    *,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-) -> jax.Array:
+def depthwise_separable_conv(x: ArrayLike, w_depthwise: ArrayLike, w_pointwise: ArrayLike,
+                             b: ArrayLike | None = None, *, stride: IntOrSeq = 1,
+                             padding: Padding = 0, dilation: IntOrSeq = 1) -> jax.Array:
     """Depthwise convolution followed by a 1x1 (pointwise) convolution, as in MobileNet.
 
     ``conv(conv(x, w_depthwise, groups=C_in, stride, padding, dilation), w_pointwise, b)``:

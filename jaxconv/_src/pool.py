@@ -235,16 +235,9 @@ def max_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = ...,
              return_indices: bool) -> jax.Array | tuple[jax.Array, jax.Array]: ...
 
 
-def max_pool(
-    x: ArrayLike,
-    window: IntOrSeq,
-    *,
-    stride: IntOrSeq | None = None,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
+def max_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = None,
+             padding: Padding = 0, dilation: IntOrSeq = 1, ceil_mode: bool = False,
+             return_indices: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Max pooling, PyTorch ``max_pool1d/2d/3d`` semantics.
 
     ``y[n, c, p] = max_j x_pad[n, c, p*stride + j*dilation]`` with ``-inf``
@@ -299,16 +292,9 @@ def max_pool(
     return y
 
 
-def avg_pool(
-    x: ArrayLike,
-    window: IntOrSeq,
-    *,
-    stride: IntOrSeq | None = None,
-    padding: Padding = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    divisor: int | None = None,
-) -> jax.Array:
+def avg_pool(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq | None = None,
+             padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+             divisor: int | None = None) -> jax.Array:
     """Average pooling, PyTorch ``avg_pool1d/2d/3d`` semantics.
 
     ``y[n, c, p] = sum_j x_pad[n, c, p*stride + j] / div[p]`` with zero padding.
@@ -460,8 +446,9 @@ def weighted_pool(x: ArrayLike, weights: ArrayLike, *, stride: IntOrSeq | None =
                 f"it); got sum(weights)={total:g}"
             )
     C = arr.shape[1]
-    cg = ConvGeometry(geom.in_spatial, geom.window, geom.out_spatial, geom.stride,
-                      geom.full_padding, geom.dilation, C)
+    cg = ConvGeometry(in_spatial=geom.in_spatial, kernel=geom.window, out_spatial=geom.out_spatial,
+                      stride=geom.stride, padding=geom.full_padding, dilation=geom.dilation,
+                      groups=C)
     # y = B(x, K) with K = broadcast(w / sum(w)) over channels and B the depthwise
     # correlation (groups = C): conv's custom_vjp gives dx = B_x^T(g; K) and
     # dK = B_w^T(g; x); JAX transposes the broadcast (a sum over channels) and

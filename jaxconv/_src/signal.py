@@ -210,14 +210,14 @@ def convolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
         cheaper by :func:`choose_conv_method`'s estimate).
 
     Returns:
-      The promoted dtype of the inputs (integers become the default float).
+      An array of ``in1``'s rank with, per axis, ``n1 + n2 - 1`` (full), ``n1``
+      (same) or ``|n1 - n2| + 1`` (valid) values, in the inputs' promoted dtype
+      (integers become the default float). Differentiable in both inputs in
+      reverse mode (custom_vjp; see the :mod:`jaxconv.signal` module docs).
 
     Raises:
       ValueError, TypeError: bad mode / method, different ranks, empty inputs,
         or "valid" when neither input contains the other.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> convolve(jnp.array([1., 2, 3, 4, 5]), jnp.array([1., 2, 3])).tolist()
@@ -247,13 +247,11 @@ def correlate(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
       method: ``"auto"``, ``"direct"`` or ``"fft"``.
 
     Returns:
-      The promoted dtype of the inputs.
+      :func:`convolve`'s shape and dtype for the same ``mode``; reverse-mode
+      differentiable in both inputs.
 
     Raises:
       ValueError, TypeError: as :func:`convolve`.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> f = jnp.array([[1., 2, 3], [4, 5, 6], [7, 8, 9]])
@@ -323,13 +321,12 @@ def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full", boundary: Bo
         for complex inputs.
 
     Returns:
-      The promoted dtype of the inputs.
+      A 2-D array, ``(n1 + n2 - 1)``, ``n1`` or ``|n1 - n2| + 1`` per axis for
+      ``"full"``, ``"same"``, ``"valid"``, in the promoted dtype; reverse-mode
+      differentiable in ``in1`` and ``in2`` (not in ``fillvalue``).
 
     Raises:
       ValueError, TypeError: non-2-D inputs, bad mode / boundary / fillvalue.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> f = jnp.array([[1., 2, 3], [4, 5, 6], [7, 8, 9]])
@@ -359,13 +356,11 @@ def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
       fillvalue: the pad value for ``"fill"`` (not differentiated).
 
     Returns:
-      The promoted dtype of the inputs.
+      :func:`convolve2d`'s shape and dtype (only ``"same"`` centres
+      differently, from ``n2 // 2`` as scipy does).
 
     Raises:
       ValueError, TypeError: as :func:`convolve2d`.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> f = jnp.array([[1., 2, 3], [4, 5, 6], [7, 8, 9]])
@@ -405,6 +400,16 @@ def _fft_axes(fn: str, a: jax.Array, b: jax.Array, axes: int | Sequence[int] | N
     return tuple(sorted(ax))
 
 
+def _fft_family(fn: str, in1: ArrayLike, in2: ArrayLike, mode: str,
+                axes: int | Sequence[int] | None, method: str) -> jax.Array:
+    """fftconvolve / oaconvolve: scipy's checks, then the window by ``method`` over ``axes``."""
+    mode = _check_choice(fn, "mode", mode, _MODES)
+    a, b = _as_arrays(fn, in1, in2)
+    if a.ndim == 0:  # a product of scalars: nothing to transform
+        return _run(fn, a, b, (), mode, "fft", False)
+    return _run(fn, a, b, _fft_axes(fn, a, b, axes, mode), mode, method, False)
+
+
 def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
                 axes: int | Sequence[int] | None = None) -> jax.Array:
     """Convolution by FFT over ``axes``, ``scipy.signal.fftconvolve`` semantics.
@@ -421,25 +426,18 @@ def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
       axes: the axes to convolve over (int or sequence); default all.
 
     Returns:
-      The promoted dtype of the inputs.
+      Along ``axes`` the sizes of :func:`convolve`'s ``mode``; along the other
+      axes the broadcast size. Promoted dtype; reverse-mode differentiable.
 
     Raises:
       ValueError, TypeError: bad mode / axes, incompatible broadcast axes.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> y = fftconvolve(jnp.ones((2, 5)), jnp.ones((1, 3)), axes=1)
       >>> y.shape, [round(float(v), 4) for v in y[0]]
       ((2, 7), [1.0, 2.0, 3.0, 3.0, 3.0, 2.0, 1.0])
     """
-    mode = _check_choice("fftconvolve", "mode", mode, _MODES)  # type: ignore[assignment]
-    a, b = _as_arrays("fftconvolve", in1, in2)
-    if a.ndim == 0:
-        return _run("fftconvolve", a, b, (), mode, "fft", False)
-    ax = _fft_axes("fftconvolve", a, b, axes, mode)
-    return _run("fftconvolve", a, b, ax, mode, "fft", False)
+    return _fft_family("fftconvolve", in1, in2, mode, axes, "fft")
 
 
 def oaconvolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
@@ -458,25 +456,17 @@ def oaconvolve(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full",
       axes: the axes to convolve over; default all.
 
     Returns:
-      The promoted dtype of the inputs.
+      :func:`fftconvolve`'s result, to rounding.
 
     Raises:
       ValueError, TypeError: as :func:`fftconvolve`.
-
-    Differentiable in both inputs in reverse mode only (custom_vjp); see the
-    :mod:`jaxconv.signal` module docs.
 
     Example:
       >>> y = oaconvolve(jnp.ones(100), jnp.ones(3), mode="valid")
       >>> y.shape, round(float(y.min()), 4), round(float(y.max()), 4)
       ((98,), 3.0, 3.0)
     """
-    mode = _check_choice("oaconvolve", "mode", mode, _MODES)  # type: ignore[assignment]
-    a, b = _as_arrays("oaconvolve", in1, in2)
-    if a.ndim == 0:
-        return _run("oaconvolve", a, b, (), mode, "fft", False)
-    ax = _fft_axes("oaconvolve", a, b, axes, mode)
-    return _run("oaconvolve", a, b, ax, mode, "oa", False)
+    return _fft_family("oaconvolve", in1, in2, mode, axes, "oa")
 
 
 def choose_conv_method(in1: ArrayLike, in2: ArrayLike, mode: Mode = "full") -> str:

@@ -91,14 +91,8 @@ def _fold_apply(geom: ConvGeometry, cols: jax.Array) -> jax.Array:
 _unfold, _fold = adjoint_pair(_unfold_apply, _fold_apply)
 
 
-def unfold(
-    x: ArrayLike,
-    window: IntOrSeq,
-    *,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-) -> jax.Array:
+def unfold(x: ArrayLike, window: IntOrSeq, *, stride: IntOrSeq = 1, padding: Padding = 0,
+           dilation: IntOrSeq = 1) -> jax.Array:
     """Extracts sliding windows into columns (im2col), ``torch.nn.functional.unfold``.
 
     ``cols[n, c*K + j, l] = x_pad[n, c, p_l*stride + j*dilation - lo]`` with ``j`` the
@@ -141,15 +135,8 @@ def unfold(
     return _unfold(geom, x)
 
 
-def fold(
-    cols: ArrayLike,
-    output_size: IntOrSeq,
-    window: IntOrSeq,
-    *,
-    stride: IntOrSeq = 1,
-    padding: Padding = 0,
-    dilation: IntOrSeq = 1,
-) -> jax.Array:
+def fold(cols: ArrayLike, output_size: IntOrSeq, window: IntOrSeq, *, stride: IntOrSeq = 1,
+         padding: Padding = 0, dilation: IntOrSeq = 1) -> jax.Array:
     """Adds columns back into an array (col2im), ``torch.nn.functional.fold``.
 
     The exact adjoint of :func:`unfold` with the same arguments:

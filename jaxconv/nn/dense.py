@@ -141,9 +141,11 @@ class Sigmoid(_Elementwise):
     """Logistic sigmoid ``1 / (1 + exp(-x))`` activation layer (no parameters; any shape).
 
     Example:
+      Any real input lands in (0, 1), with 0.5 at zero:
+
       >>> import jax.numpy as jnp
-      >>> Sigmoid().apply({}, jnp.zeros(2))
-      Array([0.5, 0.5], dtype=float32)
+      >>> Sigmoid().apply({}, jnp.array([-30.0, 0.0, 30.0])).round(3).tolist()
+      [0.0, 0.5, 1.0]
     """
 
     _fn: ClassVar[Callable[[jax.Array], jax.Array]] = staticmethod(jax.nn.sigmoid)

@@ -167,7 +167,8 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     the kernel, any padding, groups); only real floating dtypes are.
 
     Example:
-      >>> g = ConvGeometry((8,), (3,), (6,), (1,), ((0, 0),), (1,), 1)
+      >>> g = ConvGeometry(in_spatial=(8,), kernel=(3,), out_spatial=(6,), stride=(1,),
+      ...                  padding=((0, 0),), dilation=(1,), groups=1)
       >>> supports(g, "float32") is None, supports(g, "int32")
       (True, 'fft: needs a real floating dtype; got int32')
     """
@@ -219,7 +220,8 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
     Example:
       >>> import jax.numpy as jnp
-      >>> g = ConvGeometry((5,), (3,), (3,), (1,), ((0, 0),), (1,), 1)
+      >>> g = ConvGeometry(in_spatial=(5,), kernel=(3,), out_spatial=(3,), stride=(1,),
+      ...                  padding=((0, 0),), dilation=(1,), groups=1)
       >>> forward(g, jnp.arange(5.).reshape(1, 1, 5), jnp.ones((1, 1, 3))).tolist()
       [[[3.0, 6.0, 9.0]]]
     """
@@ -292,7 +294,8 @@ def flops(geom: ConvGeometry, batch: int, c_in: int, c_out: int) -> float:
     prod(k)`` for direct / im2col / xla. See the module docstring.
 
     Example:
-      >>> g = ConvGeometry((64, 64), (15, 15), (50, 50), (1, 1), ((0, 0),) * 2, (1, 1), 1)
+      >>> g = ConvGeometry(in_spatial=(64, 64), kernel=(15, 15), out_spatial=(50, 50),
+      ...                  stride=(1, 1), padding=((0, 0),) * 2, dilation=(1, 1), groups=1)
       >>> flops(g, 1, 1, 1) < 2 * 50 * 50 * 15 * 15
       True
     """
@@ -319,8 +322,11 @@ def prefer_over_direct(geom: ConvGeometry, batch: int, c_in: int, c_out: int,
     and direct all do this work). The default crossover is measured on XLA:CPU.
 
     Example:
-      >>> g3 = ConvGeometry((64, 64), (3, 3), (64, 64), (1, 1), ((1, 1),) * 2, (1, 1), 1)
-      >>> g15 = ConvGeometry((64, 64), (15, 15), (64, 64), (1, 1), ((7, 7),) * 2, (1, 1), 1)
+      >>> def square(k):
+      ...     return ConvGeometry(in_spatial=(64, 64), kernel=(k, k), out_spatial=(64, 64),
+      ...                         stride=(1, 1), padding=((k // 2, k // 2),) * 2,
+      ...                         dilation=(1, 1), groups=1)
+      >>> g3, g15 = square(3), square(15)
       >>> prefer_over_direct(g3, 8, 16, 16), prefer_over_direct(g15, 8, 16, 16)
       (False, True)
     """
