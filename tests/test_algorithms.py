@@ -137,12 +137,18 @@ def test_check_grads_order2_per_method(method):
         check_grads(ft, (y, w), order=2, modes=["rev"])
 
 
-def test_im2col_in_batch_chunks(monkeypatch):
-    """A patch matrix over the budget is built per chunk of samples (a loop): same values."""
-    from jaxconv._src.algorithms import im2col
+@pytest.mark.parametrize("samples", [1, 2])
+def test_maps_in_batch_chunks(monkeypatch, samples):
+    """Over budget, im2col's patch products and direct's weight gradient loop over chunks
+    of samples (one sample per chunk scans the batch itself): the same values."""
+    from jaxconv._src.algorithms import chunk_size, direct, im2col
 
     case = SWEEP["2d_groups2_s3"]
     geom = _conv_geom({**case, "n": 6})
-    monkeypatch.setattr(im2col, "CHUNK_ELEMENTS", im2col._patch_elements(geom, 2, case["cin"]))
-    assert im2col._chunk(geom, 6, case["cin"]) == 2
+    monkeypatch.setattr(im2col, "CHUNK_ELEMENTS",
+                        im2col._patch_elements(geom, samples, case["cin"]))
+    per = direct._per_sample(geom, case["cin"], case["cout"])
+    monkeypatch.setattr(direct, "CHUNK_ELEMENTS", samples * per)
+    assert im2col._chunk(geom, 6, case["cin"]) == samples
+    assert chunk_size(6, per, direct.CHUNK_ELEMENTS) == samples
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)

@@ -176,6 +176,7 @@ def worker() -> dict:
     dx, dw = grad_sm(xs, w)
     out["shard_map_fwd_diff"] = _max_diff(fwd(xs, w), net(xs, w))
     out["shard_map_dx_diff"] = _max_diff(dx, ref_dx)
+    out["shard_map_dx_scale"] = float(jnp.max(jnp.abs(ref_dx)))
     out["shard_map_dw_diff"] = _max_diff(dw, ref_dw)
     out["shard_map_dw_scale"] = float(jnp.max(jnp.abs(ref_dw)))
 
@@ -257,7 +258,7 @@ def test_checkpoints_move_between_device_counts(figures):
 
 def test_custom_vjp_ops_under_shard_map(figures):
     assert figures["shard_map_fwd_diff"] <= 1e-6
-    assert figures["shard_map_dx_diff"] <= 1e-5
+    assert figures["shard_map_dx_diff"] <= 1e-5 * max(1.0, figures["shard_map_dx_scale"])
     assert figures["shard_map_dw_diff"] <= 1e-5 * max(1.0, figures["shard_map_dw_scale"])
 
 

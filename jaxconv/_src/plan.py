@@ -119,38 +119,34 @@ def _auto(geom: ConvGeometry, dtype: DTypeLike, backend: str,
 def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) -> Plan:
     """CPU: per map, among xla / im2col / direct / phase / fft.
 
-    Calibrated on a 2-core AMD EPYC (XLA CPU, float32; per-map timings of the
-    benchmark cases, see the perf notes): XLA's CPU convolution is slow when a
-    channel count is tiny (LeNet's first layer, depthwise) and when it
-    inserts zeros (strided input gradients), and fast otherwise; building
-    patch matrices costs memory traffic that only pays for few channels.
+    Calibrated on the 2-core benchmark machine (XLA CPU, float32) from per-map
+    timings of the benchmark cases (``benchmarks/run.py``'s shapes; one
+    map jitted alone, interleaved rounds, medians in ms below). XLA's CPU
+    convolution is fast for 1-D and for strided forward / weight maps, slow
+    for 2-D stride-1 maps with dozens of channels (where im2col's chunked
+    patch products win), for tiny channel counts and depthwise (direct), and
+    for input gradients that insert zeros (phase, or im2col onto few channels).
 
     * tiny convolutions (fewer than :data:`MIN_OUTPUT` output elements): ``xla``.
-    * small ungrouped convolutions (at most :data:`SMALL_OUTPUT` output
-      positions, ``prod(k) * C_in <= SMALL_K``; LeNet's layers): ``im2col``
-      for all three maps (which builds its patch matrices per chunk of
-      samples, so a LeNet step's peak memory stays within 1.07x of lax's).
-      Otherwise:
+    * depthwise (one input and output channel per group): ``direct`` for all
+      three maps (C=128 3x3 56x56 N=8: 2.4 / 3.6 / 8-13 against xla 75 / 79 / 39).
     * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
-      says the FFT costs less than 0.15x the direct flops: ``fft`` for all three maps.
-    * forward: ``direct`` for grouped convolutions (depthwise) whose outputs
-      each sum at most :data:`DIRECT_TERMS` products (``prod(k) * C_in/G``);
-      else ``xla`` (for LeNet's conv1, ungrouped with one input channel,
-      direct's forward alone is faster but the fwd+bwd step is not).
-    * input_grad: ``direct`` for depthwise (one output channel per group);
-      ``im2col`` for ungrouped, stride-1 maps onto at most
-      :data:`FEW_CHANNELS` input channels; ``phase`` for ungrouped strided
-      maps onto at least :data:`PHASE_MIN_CHANNELS` channels (no zero
-      insertion); else ``xla``.
-    * weight_grad: ``direct`` for depthwise; else ``xla``.
-
-    Measured fwd+bwd (x and w gradients), interleaved A/B in one process,
-    best of 10-20, ms: LeNet conv1 (128,1,28,28)*(20,1,5,5): im2col 9.0,
-    xla 14.4 (batch 500: 34 vs 82); conv2 (128,20,12,12)*(50,20,5,5): im2col
-    18.4, xla 21.6 (batch 500: 67 vs 129); 3x3 64->64 56x56: im2col 44,
-    xla 31; depthwise 3x3
-    C=128 56x56 N=8: direct everywhere 176, xla 495; conv_transpose 4x4
-    stride 2 128->64 32x32 N=8: xla/phase/xla 52, xla 68.
+      says the FFT costs less than 0.15x the direct flops: ``fft`` for all three.
+    * ungrouped, stride 1, 2-D or 3-D (3x3 64->64 56x56: im2col 8.5 / 5.7 / 10.0
+      against xla 10.5 / 10.7 / 15.0; LeNet conv2 at batch 128: 2.3 / 2.9 / 2.7
+      against 5.9 / 5.1 / 5.6): ``im2col`` for every map. (At LeNet's conv1
+      direct's forward alone is faster, 0.5 against 1.2 ms, but in a training
+      step XLA fuses it into the max-pool that follows, whose strided window
+      loop then evaluates the convolution unvectorised: 4.9 ms. im2col's
+      product is never fused into its consumer.)
+    * other ungrouped maps (1-D, strided): ``xla`` for the forward and the weight
+      gradient (1-D k=9 64->64: xla 9.2 / 8.2 against im2col 11.7 / 32; 7x7
+      stride 2 3->64: 5.2 / 9.6 against 7.4 / 15.4); the input gradient is
+      ``im2col`` onto at most :data:`FEW_CHANNELS` channels (7x7 s2 onto 3:
+      12.6 against xla 24.5), ``phase`` when strided onto at least
+      :data:`PHASE_MIN_CHANNELS` (4x4 s2 onto 64: 9.0 against 12.1), else xla.
+    * other grouped convolutions: ``direct`` forward when each output sums at
+      most :data:`DIRECT_TERMS` products, else ``xla``; ``xla`` for both gradients.
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
@@ -160,29 +156,26 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     cin_g, cout_g = c_in // G, c_out // G
     taps = math.prod(geom.kernel)
     strided = any(s > 1 for s in geom.stride)
-    depthwise = cin_g == 1 and cout_g == 1
-
-    patch = x_shape[0] * math.prod(geom.out_spatial) * taps * c_in
-    small = (G == 1 and math.prod(geom.out_spatial) <= SMALL_OUTPUT and taps * c_in <= SMALL_K
-             and patch <= PATCH_BUDGET * 64)
-    if small:  # LeNet-sized: im2col's patch matrices are cheap, its products fast
-        return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
+    if cin_g == 1 and cout_g == 1:  # depthwise
+        return _checked(Plan("direct", "direct", "direct"), geom, dtype, x_shape, w_shape)
+    few_terms = taps * cin_g <= DIRECT_TERMS
+    if G > 1:
+        return _checked(Plan("direct" if few_terms else "xla", "xla", "xla"), geom, dtype,
+                        x_shape, w_shape)
     fft = ALGORITHMS.get("fft")
-    if fft is not None and G == 1 and fft.prefer_over_direct(geom, x_shape[0], c_in, c_out):
+    if fft is not None and fft.prefer_over_direct(geom, x_shape[0], c_in, c_out):
         # large kernels: the FFT's O(n log n) beats every O(n k) algorithm (crossover
         # measured on XLA:CPU, see algorithms/fft.py; all three maps behave alike)
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
-    forward = "direct" if G > 1 and taps * cin_g <= DIRECT_TERMS else "xla"
-    if depthwise:
-        input_grad = "direct"
-    elif G == 1 and not strided and c_in <= FEW_CHANNELS:
+    if not strided and geom.ndim >= 2:
+        return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
+    if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
-    elif G == 1 and strided and c_in >= PHASE_MIN_CHANNELS:
+    elif strided and c_in >= PHASE_MIN_CHANNELS:
         input_grad = "phase"
     else:
         input_grad = "xla"
-    weight_grad = "direct" if depthwise else "xla"
-    return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
+    return _checked(Plan("xla", input_grad, "xla"), geom, dtype, x_shape, w_shape)
 
 
 def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
@@ -196,14 +189,9 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
 
 #: Below this many output elements (N * C_out * prod(O)) auto picks xla.
 MIN_OUTPUT = 4096
-#: im2col for every map (no groups) when prod(out_spatial) and prod(k) * C_in are at
-#: most these (and the whole patch matrix at most 64 * PATCH_BUDGET elements).
-SMALL_OUTPUT = 1024
-SMALL_K = 512
-PATCH_BUDGET = 1 << 20
-#: direct's forward (grouped convolutions) when ``prod(k) * C_in/G`` is at most this.
+#: direct's forward when each output sums at most this many products (``prod(k) * C_in/G``).
 DIRECT_TERMS = 32
-#: im2col's input gradient (stride 1, no groups) onto at most this many channels.
+#: im2col's input gradient (no groups, any stride) onto at most this many channels.
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16

@@ -19,7 +19,8 @@ This package module holds the small helpers the algorithms share.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -111,3 +112,22 @@ def channels_last(a: jax.Array) -> jax.Array:
 def channels_first(a: jax.Array) -> jax.Array:
     """``(N, *S, C)`` -> ``(N, C, *S)``."""
     return jnp.moveaxis(a, -1, 1)
+
+
+def chunk_size(n: int, per_sample: int, budget: int) -> int:
+    """Samples per chunk: the largest divisor of ``n`` with ``size * per_sample <= budget`` (>= 1)."""
+    return max((d for d in range(1, n + 1) if n % d == 0 and d * per_sample <= budget), default=1)
+
+
+def chunks(a: jax.Array, nc: int) -> jax.Array:
+    """``a`` (batch first) as a sequence of chunks of ``nc`` samples for ``lax.map`` / ``lax.scan``.
+
+    With one sample per chunk the sequence is ``a`` itself (see :func:`per_chunk`):
+    a reshape to ``(N, 1, ...)`` makes XLA copy the loop's input.
+    """
+    return a if nc == 1 else a.reshape((a.shape[0] // nc, nc, *a.shape[1:]))
+
+
+def per_chunk(nc: int, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` of batched chunk arrays, made callable on the elements of :func:`chunks`."""
+    return (lambda *a: fn(*(b[None] for b in a))) if nc == 1 else fn
