@@ -119,15 +119,40 @@ def chunk_size(n: int, per_sample: int, budget: int) -> int:
     return max((d for d in range(1, n + 1) if n % d == 0 and d * per_sample <= budget), default=1)
 
 
-def chunks(a: jax.Array, nc: int) -> jax.Array:
+def _chunks(a: jax.Array, nc: int) -> jax.Array:
     """``a`` (batch first) as a sequence of chunks of ``nc`` samples for ``lax.map`` / ``lax.scan``.
 
-    With one sample per chunk the sequence is ``a`` itself (see :func:`per_chunk`):
-    a reshape to ``(N, 1, ...)`` makes XLA copy the loop's input.
+    With one sample per chunk the sequence is ``a`` itself (:func:`_per_chunk`
+    adds the batch axis back): a reshape to ``(N, 1, ...)`` makes XLA copy
+    the loop's input.
     """
     return a if nc == 1 else a.reshape((a.shape[0] // nc, nc, *a.shape[1:]))
 
 
-def per_chunk(nc: int, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` of batched chunk arrays, made callable on the elements of :func:`chunks`."""
+def _per_chunk(nc: int, fn: Callable[..., Any]) -> Callable[..., Any]:
     return (lambda *a: fn(*(b[None] for b in a))) if nc == 1 else fn
+
+
+def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, nc: int) -> jax.Array:
+    """``fn(a)`` for a batch-wise ``fn``, run over chunks of ``nc`` samples (a loop)."""
+    n = a.shape[0]
+    if nc == n:
+        return fn(a)
+    out = lax.map(_per_chunk(nc, fn), _chunks(a, nc))
+    return out.reshape((n, *out.shape[2:]))
+
+
+def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array,
+               nc: int, acc: Any) -> jax.Array:
+    """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of ``nc``
+    samples accumulated in dtype ``acc`` (a loop); the result has ``a``'s dtype."""
+    if nc == a.shape[0]:
+        return fn(a, b)
+    one = _per_chunk(nc, lambda ac, bc: fn(ac, bc).astype(acc))
+
+    def step(total: jax.Array, ab: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        return total + one(*ab), None
+
+    shape = jax.eval_shape(fn, a[:nc], b[:nc]).shape
+    total, _ = lax.scan(step, jnp.zeros(shape, acc), (_chunks(a, nc), _chunks(b, nc)))
+    return total.astype(a.dtype)

@@ -25,17 +25,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import (
-    chunk_size,
-    chunks,
-    crop_spatial,
-    pad_spatial,
-    pads,
-    per_chunk,
-    place_tap,
-    tap_slice,
-    taps,
-)
+from . import chunk_size, crop_spatial, pad_spatial, pads, place_tap, sum_chunks, tap_slice, taps
 
 NAME = "direct"
 
@@ -155,17 +145,6 @@ def _per_sample(geom: ConvGeometry, c_in: int, c_out: int) -> int:
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
     """dw = B_w^T(g; x): per tap a reduction over samples and positions, summed over chunks."""
-    n, c_in = x.shape[:2]
-    nc = chunk_size(n, _per_sample(geom, c_in, g.shape[1]), CHUNK_ELEMENTS)
-    if nc == n:
-        return _weight_grad(geom, x, g, precision=precision)
-    acc = acc_dtype(x.dtype)
-
-    one = per_chunk(nc, lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision).astype(acc))
-
-    def step(total: jax.Array, xg: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-        return total + one(*xg), None
-
-    zero = jnp.zeros((g.shape[1], c_in // geom.groups, *geom.kernel), acc)
-    total, _ = lax.scan(step, zero, (chunks(x, nc), chunks(g, nc)))
-    return total.astype(x.dtype)
+    nc = chunk_size(x.shape[0], _per_sample(geom, x.shape[1], g.shape[1]), CHUNK_ELEMENTS)
+    return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g, nc,
+                      acc_dtype(x.dtype))

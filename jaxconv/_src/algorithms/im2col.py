@@ -30,12 +30,12 @@ from ..geometry import ConvGeometry
 from . import (
     channels_last,
     chunk_size,
-    chunks,
     crop_spatial,
+    map_chunks,
     pad_spatial,
     pads,
-    per_chunk,
     place_tap,
+    sum_chunks,
     tap_slice,
     taps,
 )
@@ -190,41 +190,19 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
     Large batches run in chunks of samples (see :data:`CHUNK_ELEMENTS`).
     """
-    n, c_in = x.shape[:2]
-    nc = _chunk(geom, n, c_in)
-    if nc == n:
-        return _forward(geom, x, w, precision=precision)
-    y = lax.map(per_chunk(nc, lambda xc: _forward(geom, xc, w, precision=precision)),
-                chunks(x, nc))
-    return y.reshape((n, *y.shape[2:]))
+    return map_chunks(lambda xc: _forward(geom, xc, w, precision=precision), x,
+                      _chunk(geom, x.shape[0], x.shape[1]))
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
     """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k); chunks summed for large batches."""
-    n, c_in = x.shape[:2]
-    nc = _chunk(geom, n, c_in)
-    if nc == n:
-        return _weight_grad(geom, x, g, precision=precision)
-    acc = acc_dtype(x.dtype)
-
-    one = per_chunk(nc, lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision).astype(acc))
-
-    def step(total: jax.Array, xg: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-        return total + one(*xg), None
-
-    zero = jnp.zeros((g.shape[1], c_in // geom.groups, *geom.kernel), acc)
-    total, _ = lax.scan(step, zero, (chunks(x, nc), chunks(g, nc)))
-    return total.astype(x.dtype)
+    return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
+                      _chunk(geom, x.shape[0], x.shape[1]), acc_dtype(x.dtype))
 
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
-    """dx = B_x^T(g; w): dP = g @ W^T per group, then the fold (col2im) -> (N, C_in, D)."""
-    n = g.shape[0]
-    nc = _chunk(geom, n, w.shape[1] * geom.groups)
-    if nc == n:
-        return _input_grad(geom, g, w, precision=precision)
-    dx = lax.map(per_chunk(nc, lambda gc: _input_grad(geom, gc, w, precision=precision)),
-                 chunks(g, nc))
-    return dx.reshape((n, *dx.shape[2:]))
+    """dx = B_x^T(g; w): dP^T = W G^T per group, then the fold (col2im) -> (N, C_in, D)."""
+    return map_chunks(lambda gc: _input_grad(geom, gc, w, precision=precision), g,
+                      _chunk(geom, g.shape[0], w.shape[1] * geom.groups))
