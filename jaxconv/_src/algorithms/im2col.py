@@ -1,16 +1,20 @@
-"""The ``im2col`` algorithm: patches from shifted slices (channels-last) and one matrix product.
+"""The ``im2col`` algorithm: patches from shifted slices and one matrix product per group.
 
-With ``T = prod(k)`` taps and the input channels-last, the patch matrix
-``P`` stacks, for every output position, the ``T * C_in/G`` input values the
-kernel reads (one strided slice per tap). Then, per group,
+With ``T = prod(k)`` taps, the patch matrix ``P`` (``M x TC``, ``M = N *
+prod(O)`` output positions) stacks for every output position the ``T *
+C_in/G`` input values the kernel reads, one strided slice per tap; ``W``
+(``TC x C_out/G``) is the kernel as a matrix, so that ``Y = P @ W``. Per
+group:
 
-* forward:      ``Y^T = W^T @ P^T``     (``C_out/G x TC`` times ``TC x M``)
-* weight_grad:  ``dW = P^T @ G``        (the matrix view of ``dw = X^T g``)
+* forward:      ``Y^T = W^T @ P^T``: ``P^T`` is built directly (channels-first
+  slices, :func:`_patches_kmajor`) so that the long ``M`` axis is minor.
+* weight_grad:  ``dW = P^T @ G`` with ``P`` channels-last (:func:`_patches`;
+  the faster layout for this product, measured).
 * input_grad:   ``dP^T = W @ G^T``, then the fold: every tap's columns are put
-  back where they were read and summed, one spatial dim at a time (:func:`_fold`).
+  back where they were read and summed (:func:`_fold`).
 
 ``M = N * prod(O)`` rows make the products large, which is where XLA's CPU
-matrix multiplication (several times faster per flop than its CPU
+matrix multiplication (up to twice as fast per flop as its CPU
 convolution) pays. Groups are a batch dimension of the product.
 """
 
@@ -96,7 +100,7 @@ def _patches_kmajor(geom: ConvGeometry, x: jax.Array) -> jax.Array:
 
 def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
-    """y = B(x, w) as ``Y^T = W @ P^T`` per group: (N, C_in, D) -> (N, C_out, O).
+    """y = B(x, w) as ``Y^T = W^T @ P^T`` per group: (N, C_in, D) -> (N, C_out, O).
 
     The product is formed with the patch matrix transposed, so that its long
     ``M`` axis is the output's minor axis: XLA's CPU matmul runs this shape
@@ -165,7 +169,7 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
 
 def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
-    """dx = B_x^T(g; w): ``dP^T = W^T G^T`` per group, then the fold (col2im) -> (N, C_in, D)."""
+    """dx = B_x^T(g; w): ``dP^T = W @ G^T`` per group, then the fold (col2im) -> (N, C_in, D)."""
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     gc = jnp.swapaxes(g, 0, 1).reshape((G, c_out // G, g.shape[0], *g.shape[2:]))  # (G,O/G,N,*O)
@@ -203,6 +207,6 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
-    """dx = B_x^T(g; w): dP^T = W G^T per group, then the fold (col2im) -> (N, C_in, D)."""
+    """dx = B_x^T(g; w): ``dP^T = W @ G^T`` per group, then the fold (col2im) -> (N, C_in, D)."""
     return map_chunks(lambda gc: _input_grad(geom, gc, w, precision=precision), g,
                       _chunk(geom, g.shape[0], w.shape[1] * geom.groups))
