@@ -14,6 +14,7 @@ Channels-first, with the channels split into groups, ``(N, G, C/G, *S)``:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
@@ -25,7 +26,17 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import chunk_size, crop_spatial, pad_spatial, pads, place_tap, sum_chunks, tap_slice, taps
+from . import (
+    chunk_size,
+    crop_spatial,
+    pad_spatial,
+    pads,
+    place_tap,
+    sum_chunks,
+    tap_slice,
+    taps,
+    transpose_kernel,
+)
 
 NAME = "direct"
 
@@ -81,9 +92,31 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     return y.reshape((x.shape[0], c_out, *geom.out_spatial)).astype(x.dtype)
 
 
+def _transposed_geometry(geom: ConvGeometry) -> ConvGeometry:
+    """The stride-1 correlation that computes ``B_x^T``: ``dx = B'(g, flip(w^T))`` over
+    ``g`` padded by ``dilation*(k-1) - lo`` in front (and ``- hi`` behind)."""
+    tpads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+                  for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation))
+    return dataclasses.replace(geom, in_spatial=geom.out_spatial, out_spatial=geom.in_spatial,
+                               padding=tpads)
+
+
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
-    """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read."""
+    """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read.
+
+    At stride 1 that is the forward of the transposed geometry: ``g``
+    correlated with the flipped kernel, in/out channels swapped per group --
+    one fused loop of slices, measured 2.5x faster than placing every tap
+    (depthwise 3x3 C=128 56x56 N=8: 1.3 against 3.3 ms). It sums ``T *
+    C_out/G`` products per element, so it is used when that is no more than
+    the forward's ``T * C_in/G`` (LeNet's conv1, 1 -> 20 channels: 21 ms
+    against 2). Otherwise, and when strided, the taps are placed (the stride
+    as interior padding).
+    """
+    if all(s == 1 for s in geom.stride) and w.shape[0] // geom.groups <= w.shape[1]:
+        wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
+        return forward(_transposed_geometry(geom), g, wt, precision=precision)
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(g.dtype)
@@ -109,16 +142,15 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     c_out = g.shape[1]
     cin_g = x.shape[1] // G
     acc = acc_dtype(x.dtype)
+    if cin_g == 1 and c_out == G:  # depthwise: per channel, on the unsplit (N, C, *S) arrays
+        xp = pad_spatial(x, pads(geom), 2).astype(acc)
+        red = (0, *range(2, 2 + geom.ndim))  # (measured 20% faster than the 5-d split form)
+        cols = [jnp.sum(tap_slice(xp, geom, j, 2) * g.astype(acc), axis=red) for j in taps(geom)]
+        return jnp.stack(cols, axis=-1).reshape((c_out, 1, *geom.kernel)).astype(x.dtype)
     xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
     gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
-    red = (0, *range(3, 3 + geom.ndim))
-    cols = []
-    for j in taps(geom):
-        xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
-        if cin_g == 1 and c_out == G:
-            cols.append(jnp.sum(xj * gg, axis=red)[:, :, None])  # (G,1,1)
-        else:
-            cols.append(jnp.einsum("ngi...,ngo...->goi", xj, gg, precision=precision))
+    cols = [jnp.einsum("ngi...,ngo...->goi", tap_slice(xp, geom, j, 3), gg, precision=precision)
+            for j in taps(geom)]
     dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
     return dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)
 
