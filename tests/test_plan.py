@@ -109,10 +109,11 @@ AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),
-    ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),
+    ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3}, Plan("im2col", "im2col", "im2col")),
+    ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),
     ((2, 8, 16, 16), (8, 1, 3, 3), {"groups": 8, "padding": 1}, Plan("direct", "direct", "direct")),
     ((2, 4, 48, 48), (4, 4, 15, 15), {"padding": 7}, Plan("fft", "fft", "fft")),
-    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("xla", "phase", "xla")),
+    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("im2col", "phase", "im2col")),
 ]
 
 

@@ -122,29 +122,33 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     Calibrated on the 2-core benchmark machine (XLA CPU, float32) from per-map
     timings of the benchmark cases (``benchmarks/run.py``'s shapes; one
     map jitted alone, interleaved rounds, medians in ms below). XLA's CPU
-    convolution is fast for 1-D and for strided forward / weight maps, slow
-    for 2-D stride-1 maps with dozens of channels (where im2col's chunked
-    patch products win), for tiny channel counts and depthwise (direct), and
-    for input gradients that insert zeros (phase, or im2col onto few channels).
+    convolution is fast for 1-D; on 2-D and 3-D maps im2col's chunked patch
+    products match or beat it, strided or not; it is slow for depthwise
+    (direct) and for input gradients that insert zeros (phase, or im2col).
 
     * tiny convolutions (fewer than :data:`MIN_OUTPUT` output elements): ``xla``.
     * depthwise (one input and output channel per group): ``direct`` for all
-      three maps (C=128 3x3 56x56 N=8: 2.4 / 3.6 / 8-13 against xla 75 / 79 / 39).
+      three maps (C=128 3x3 56x56 N=8: 1.4-2.4 / 1.3 / 4.6-5.5 against xla
+      75 / 79 / 39).
     * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
       says the FFT costs less than 0.15x the direct flops: ``fft`` for all three.
-    * ungrouped, stride 1, 2-D or 3-D (3x3 64->64 56x56: im2col 8.5 / 5.7 / 10.0
-      against xla 10.5 / 10.7 / 15.0; LeNet conv2 at batch 128: 2.3 / 2.9 / 2.7
-      against 5.9 / 5.1 / 5.6): ``im2col`` for every map. (At LeNet's conv1
-      direct's forward alone is faster, 0.5 against 1.2 ms, but in a training
-      step XLA fuses it into the max-pool that follows, whose strided window
-      loop then evaluates the convolution unvectorised: 4.9 ms. im2col's
-      product is never fused into its consumer.)
-    * other ungrouped maps (1-D, strided): ``xla`` for the forward and the weight
-      gradient (1-D k=9 64->64: xla 9.2 / 8.2 against im2col 11.7 / 32; 7x7
-      stride 2 3->64: 5.2 / 9.6 against 7.4 / 15.4); the input gradient is
-      ``im2col`` onto at most :data:`FEW_CHANNELS` channels (7x7 s2 onto 3:
-      12.6 against xla 24.5), ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` (4x4 s2 onto 64: 9.0 against 12.1), else xla.
+    * ungrouped 2-D and 3-D: ``im2col`` for the forward and the weight gradient
+      (3x3 64->64 56x56: 8.5 / 10.0 ms against xla's 10.5 / 15.0; LeNet conv2
+      at batch 128: 2.3 / 2.7 against 5.9 / 5.6; strided, 7.9 / 9.2 against
+      8.2 / 10.5 for the 4x4 stride-2 128 -> 64 transposed convolution's
+      geometry, and 5.3 / 9.9 against 5.1 / 8.7 for 7x7 stride 2 3 -> 64),
+      and for the input gradient, except ``phase`` when strided onto at least
+      :data:`PHASE_MIN_CHANNELS` channels. Whole fwd+bwd: the transposed
+      convolution 24.3 ms against 30.2 with the previous xla / phase / xla,
+      7x7 stride 2 20.1 against 22.5. (At LeNet's conv1 direct's forward
+      alone is faster, 0.5 against 1.2 ms, but in a training step XLA fuses
+      it into the max-pool that follows, whose strided window loop then
+      evaluates the convolution unvectorised: 4.9 ms. im2col's product is
+      never fused into its consumer.)
+    * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
+      64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
+      ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
+      strided onto at least :data:`PHASE_MIN_CHANNELS`, else xla.
     * other grouped convolutions: ``direct`` forward when each output sums at
       most :data:`DIRECT_TERMS` products, else ``xla``; ``xla`` for both gradients.
     """
@@ -167,8 +171,9 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         # large kernels: the FFT's O(n log n) beats every O(n k) algorithm (crossover
         # measured on XLA:CPU, see algorithms/fft.py; all three maps behave alike)
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
-    if not strided and geom.ndim >= 2:
-        return _checked(Plan("im2col", "im2col", "im2col"), geom, dtype, x_shape, w_shape)
+    if geom.ndim >= 2:
+        input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
+        return _checked(Plan("im2col", input_grad, "im2col"), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
     elif strided and c_in >= PHASE_MIN_CHANNELS:
@@ -191,7 +196,7 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
 MIN_OUTPUT = 4096
 #: direct's forward when each output sums at most this many products (``prod(k) * C_in/G``).
 DIRECT_TERMS = 32
-#: im2col's input gradient (no groups, any stride) onto at most this many channels.
+#: 1-D: im2col's input gradient (no groups, any stride) onto at most this many channels.
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16
