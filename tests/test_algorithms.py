@@ -149,6 +149,7 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
                         im2col._patch_elements(geom, samples, case["cin"]))
     per = direct._per_sample(geom, case["cin"], case["cout"])
     monkeypatch.setattr(direct, "CHUNK_ELEMENTS", samples * per)
-    assert im2col._chunk(geom, 6, case["cin"]) == samples
+    assert chunk_size(6, im2col._patch_elements(geom, 1, case["cin"]),
+                      im2col.CHUNK_ELEMENTS) == samples
     assert chunk_size(6, per, direct.CHUNK_ELEMENTS) == samples
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)

@@ -18,6 +18,7 @@ This package module holds the small helpers the algorithms share.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -104,6 +105,24 @@ def transpose_kernel(w: jax.Array, groups: int) -> jax.Array:
     return wg.reshape((groups * cin_g, c_out // groups, *k))
 
 
+def transposed(geom: ConvGeometry, w: jax.Array) -> tuple[ConvGeometry, jax.Array]:
+    """``B_x^T(g; w)`` as a stride-1 correlation: its geometry and kernel.
+
+    The transpose of a strided, padded correlation correlates the cotangent,
+    dilated by the stride (``(O-1)*s + 1`` long), with the spatially flipped
+    kernel whose in/out channels are swapped within each group
+    (:func:`transpose_kernel`), padded by ``dilation*(k-1) - lo`` in front and
+    ``dilation*(k-1) - hi`` behind (``hi`` from :func:`pads`; negative padding
+    crops), which makes the output exactly ``D`` long.
+    """
+    tpads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+                  for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation))
+    geom_t = dataclasses.replace(
+        geom, in_spatial=tuple((o - 1) * s + 1 for o, s in zip(geom.out_spatial, geom.stride)),
+        out_spatial=geom.in_spatial, stride=(1,) * geom.ndim, padding=tpads)
+    return geom_t, jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
+
+
 def channels_last(a: jax.Array) -> jax.Array:
     """``(N, C, *S)`` -> ``(N, *S, C)``."""
     return jnp.moveaxis(a, 1, -1)
@@ -133,19 +152,23 @@ def _per_chunk(nc: int, fn: Callable[..., Any]) -> Callable[..., Any]:
     return (lambda *a: fn(*(b[None] for b in a))) if nc == 1 else fn
 
 
-def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, nc: int) -> jax.Array:
-    """``fn(a)`` for a batch-wise ``fn``, run over chunks of ``nc`` samples (a loop)."""
+def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample: int,
+               budget: int) -> jax.Array:
+    """``fn(a)`` for a batch-wise ``fn``, run over chunks of samples whose size times
+    ``per_sample`` fits ``budget`` (:func:`chunk_size`; a loop when that is not the batch)."""
     n = a.shape[0]
+    nc = chunk_size(n, max(per_sample, 1), budget)
     if nc == n:
         return fn(a)
     out = lax.map(_per_chunk(nc, fn), _chunks(a, nc))
     return out.reshape((n, *out.shape[2:]))
 
 
-def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array,
-               nc: int, acc: Any) -> jax.Array:
-    """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of ``nc``
-    samples accumulated in dtype ``acc`` (a loop); the result has ``a``'s dtype."""
+def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array, *,
+               per_sample: int, budget: int, acc: Any) -> jax.Array:
+    """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
+    (sized as in :func:`map_chunks`) accumulated in dtype ``acc``; the result has ``a``'s dtype."""
+    nc = chunk_size(a.shape[0], max(per_sample, 1), budget)
     if nc == a.shape[0]:
         return fn(a, b)
     one = _per_chunk(nc, lambda ac, bc: fn(ac, bc).astype(acc))

@@ -14,7 +14,6 @@ Channels-first, with the channels split into groups, ``(N, G, C/G, *S)``:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import operator
@@ -26,17 +25,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import (
-    chunk_size,
-    crop_spatial,
-    pad_spatial,
-    pads,
-    place_tap,
-    sum_chunks,
-    tap_slice,
-    taps,
-    transpose_kernel,
-)
+from . import crop_spatial, pad_spatial, pads, place_tap, sum_chunks, tap_slice, taps, transposed
 
 NAME = "direct"
 
@@ -92,15 +81,6 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     return y.reshape((x.shape[0], c_out, *geom.out_spatial)).astype(x.dtype)
 
 
-def _transposed_geometry(geom: ConvGeometry) -> ConvGeometry:
-    """The stride-1 correlation that computes ``B_x^T``: ``dx = B'(g, flip(w^T))`` over
-    ``g`` padded by ``dilation*(k-1) - lo`` in front (and ``- hi`` behind)."""
-    tpads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
-                  for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation))
-    return dataclasses.replace(geom, in_spatial=geom.out_spatial, out_spatial=geom.in_spatial,
-                               padding=tpads)
-
-
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read.
@@ -115,8 +95,8 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     as interior padding).
     """
     if all(s == 1 for s in geom.stride) and w.shape[0] // geom.groups <= w.shape[1]:
-        wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
-        return forward(_transposed_geometry(geom), g, wt, precision=precision)
+        geom_t, wt = transposed(geom, w)
+        return forward(geom_t, g, wt, precision=precision)
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(g.dtype)
@@ -177,6 +157,6 @@ def _per_sample(geom: ConvGeometry, c_in: int, c_out: int) -> int:
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
     """dw = B_w^T(g; x): per tap a reduction over samples and positions, summed over chunks."""
-    nc = chunk_size(x.shape[0], _per_sample(geom, x.shape[1], g.shape[1]), CHUNK_ELEMENTS)
-    return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g, nc,
-                      acc_dtype(x.dtype))
+    return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
+                      per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
+                      budget=CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))

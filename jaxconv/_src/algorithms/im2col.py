@@ -33,7 +33,6 @@ from .._linear import acc_dtype
 from ..geometry import ConvGeometry
 from . import (
     channels_last,
-    chunk_size,
     crop_spatial,
     map_chunks,
     pad_spatial,
@@ -183,11 +182,6 @@ def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     return jnp.swapaxes(dx, 0, 1).astype(g.dtype)
 
 
-def _chunk(geom: ConvGeometry, n: int, c_in: int) -> int:
-    """Samples per chunk: the most whose patch matrix fits :data:`CHUNK_ELEMENTS` (at least 1)."""
-    return chunk_size(n, max(_patch_elements(geom, 1, c_in), 1), CHUNK_ELEMENTS)
-
-
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w) as patches @ kernel matrix: (N, C_in, D) -> (N, C_out, O).
@@ -195,18 +189,20 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     Large batches run in chunks of samples (see :data:`CHUNK_ELEMENTS`).
     """
     return map_chunks(lambda xc: _forward(geom, xc, w, precision=precision), x,
-                      _chunk(geom, x.shape[0], x.shape[1]))
+                      per_sample=_patch_elements(geom, 1, x.shape[1]), budget=CHUNK_ELEMENTS)
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
     """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k); chunks summed for large batches."""
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
-                      _chunk(geom, x.shape[0], x.shape[1]), acc_dtype(x.dtype))
+                      per_sample=_patch_elements(geom, 1, x.shape[1]), budget=CHUNK_ELEMENTS,
+                      acc=acc_dtype(x.dtype))
 
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): ``dP^T = W @ G^T`` per group, then the fold (col2im) -> (N, C_in, D)."""
     return map_chunks(lambda gc: _input_grad(geom, gc, w, precision=precision), g,
-                      _chunk(geom, g.shape[0], w.shape[1] * geom.groups))
+                      per_sample=_patch_elements(geom, 1, w.shape[1] * geom.groups),
+                      budget=CHUNK_ELEMENTS)

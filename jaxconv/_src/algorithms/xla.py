@@ -17,7 +17,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import pads, transpose_kernel
+from . import pads, transposed
 
 NAME = "xla"
 
@@ -92,18 +92,12 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): (N, C_out, O) -> (N, C_in, D).
 
-    The transpose of a strided, padded correlation is a correlation of the
-    stride-dilated ``g`` (``lhs_dilation=stride``) with the spatially flipped
-    kernel whose in/out channels are swapped within each group, padded by
-    ``dilation*(k-1) - lo`` in front and ``dilation*(k-1) - hi`` behind, which
-    makes the output exactly D long (``hi`` from :func:`pads`; negative padding
-    crops; it absorbs output_padding too).
+    The correlation of :func:`~jaxconv._src.algorithms.transposed`, with the
+    stride as XLA's ``lhs_dilation`` (the padding absorbs output_padding too).
     """
-    wt = jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
-    tpads = [(d * (k - 1) - lo, d * (k - 1) - hi)
-             for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation)]
-    return _correlate(geom, g, wt, precision, window_strides=(1,) * geom.ndim, padding=tpads,
-                      lhs_dilation=geom.stride)
+    geom_t, wt = transposed(geom, w)
+    return _correlate(geom, g, wt, precision, window_strides=(1,) * geom.ndim,
+                      padding=geom_t.padding, lhs_dilation=geom.stride)
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
