@@ -113,6 +113,13 @@ def check_agreement(what: str, got: Any, want: Any, tol: float) -> float:
     return err
 
 
+def check_all(case: str, contenders: Mapping[str, Callable[[], Any]], want: Any, tol: float,
+              reference: str) -> dict[str, float]:
+    """:func:`check_agreement` of every contender's result with ``want`` (name -> error)."""
+    return {name: check_agreement(f"{case}: {name} vs {reference}", fn(), want, tol)
+            for name, fn in contenders.items()}
+
+
 def _wait(result: Any) -> None:
     jax.block_until_ready(result)
     for leaf in jax.tree.leaves(result):

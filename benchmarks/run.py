@@ -51,6 +51,7 @@ from harness import (
     AgreementError,
     Timing,
     check_agreement,
+    check_all,
     fmt_ms,
     fmt_ratio,
     machine_lines,
@@ -313,13 +314,9 @@ def run_ops(st: Settings, rep: Report) -> None:
         if tf is not None:
             contenders["torch"] = _torch_vjp(tf, ct_np, *args_np)
         plan = auto_plan(c)
-        agree = {}
         try:
-            want = steps["lax"](ct, *args)
-            for name in contenders:
-                if name != "lax":
-                    agree[name] = check_agreement(f"{c.name}: {name} vs lax", contenders[name](),
-                                                  want, st.tol)
+            others = {k: fn for k, fn in contenders.items() if k != "lax"}
+            agree = check_all(c.name, others, steps["lax"](ct, *args), st.tol, "lax")
         except AgreementError as e:
             rep.fail(c.name, e)
             rows.append([c.name, plan, "DISAGREE", "-", "-", "-", "-"])
@@ -505,10 +502,8 @@ def run_roofline(st: Settings, rep: Report) -> None:
         at, bt = _tt(a_np), _tt(b_np)
         contenders["torch"] = lambda: torch.mm(at, bt)
     want = a_np.astype(np.float64) @ b_np.astype(np.float64)
-    agree = {}
     try:
-        for k, fn in contenders.items():
-            agree[k] = check_agreement(f"{name}: {k} vs float64 numpy", fn(), want, st.tol)
+        agree = check_all(name, contenders, want, st.tol, "float64 numpy")
     except AgreementError as e:
         rep.fail(name, e)
         return
@@ -656,10 +651,8 @@ def run_signal(st: Settings, rep: Report) -> None:
             jsc = jax.jit(lambda a, b: jss.convolve(a, b, mode="same"))
             contenders["jax.scipy convolve"] = lambda jsc=jsc, a=a, b=b: jsc(a, b)
         want = ssig.convolve(a_np.astype(np.float64), b_np.astype(np.float64), mode="same")
-        agree = {}
         try:
-            for cn, fn in contenders.items():
-                agree[cn] = check_agreement(f"{name}: {cn} vs scipy float64", fn(), want, st.tol)
+            agree = check_all(name, contenders, want, st.tol, "scipy float64")
         except AgreementError as e:
             rep.fail(name, e)
             rows.append([name, "DISAGREE"] + ["-"] * 6)

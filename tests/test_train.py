@@ -248,7 +248,7 @@ def test_resume_is_exact(trainer, params0, tmp_path):
     for a, b in zip(_state_arrays(straight), _state_arrays(resumed)):
         np.testing.assert_array_equal(a, b)
     assert _strip_times(resumed.metrics) == _strip_times(straight.metrics)
-    with pytest.raises(TypeError):  # records are read-only
+    with pytest.raises(TypeError, match="does not support item assignment"):  # read-only
         resumed.metrics[0]["epoch"] = 5
 
 
