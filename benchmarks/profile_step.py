@@ -79,42 +79,63 @@ def self_times(events: Iterable[dict[str, Any]]) -> tuple[collections.Counter[st
 
 _INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\(?[a-z0-9]+\[[\d,]*\])[^\n]*$", re.M)
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
+_HEAD = re.compile(r"(?:ENTRY )?%?([\w.\-]+) ")
 
 
 def hlo_instructions(hlo_text: str) -> dict[str, tuple[str, str]]:
     """Instruction name -> (result type, the JAX op_name it came from) of a compiled module.
 
-    A fusion whose own line has no op_name (XLA's library fusions) takes that
-    of the computation it calls (its dot, else its first named instruction).
+    XLA keeps no op_name on its library fusions (the matrix products). Such
+    a fusion takes the op_name of the computation it calls (its dot, else
+    its first named instruction); failing that, ``<scope>/dot`` where scope
+    is the pass and layer of the computation it sits in (e.g. a chunk loop's
+    body), from that computation's first named instruction.
     """
+    blocks = re.split(r"\n(?=\S)", hlo_text)  # one computation per unindented header
     called: dict[str, str] = {}
-    for block in re.split(r"\n(?=\S)", hlo_text):  # one computation per unindented header
-        head = re.match(r"(?:ENTRY )?%?([\w.\-]+) ", block)
-        names = _OP_NAME.findall(block)
+    for block in blocks:
+        head = _HEAD.match(block)
+        if not head:
+            continue
         dots = [m.group(1) for m in re.finditer(r" dot\(.*?op_name=\"([^\"]*)\"", block)]
-        if head and (dots or names):
-            called[head.group(1)] = (dots or names)[0]
-        elif head and " dot(" in block:
-            called[head.group(1)] = "dot"  # XLA kept no metadata: at least say what it is
+        names = dots or _OP_NAME.findall(block)
+        if names:
+            called[head.group(1)] = names[0]
+        elif " dot(" in block:
+            called[head.group(1)] = "dot"
     out = {}
-    for m in _INSTR.finditer(hlo_text):
-        op = _OP_NAME.search(m.group(0))
-        calls = re.search(r"calls=%?([\w.\-]+)", m.group(0))
-        name = op.group(1) if op else called.get(calls.group(1), "") if calls else ""
-        out[m.group(1)] = (m.group(2), name)
+    for block in blocks:
+        named = [n for n in _OP_NAME.findall(block) if n.startswith("jit(")]
+        scope = "/".join(named[0].split("/")[:2]) if named else ""
+        for m in _INSTR.finditer(block):
+            op = _OP_NAME.search(m.group(0))
+            calls = re.search(r"calls=%?([\w.\-]+)", m.group(0))
+            name = op.group(1) if op else called.get(calls.group(1), "") if calls else ""
+            if name and not name.startswith("jit(") and scope:
+                name = f"{scope}/{name}"
+            out[m.group(1)] = (m.group(2), name)
     return out
 
 
-def _pass_and_op(op_name: str) -> tuple[str, str]:
-    """("fwd" | "bwd" | "update", the op) from an op_name like ``jit(step)/transpose(jvp())/dot_general``.
+def scope_of(op_name: str) -> tuple[str, str, str]:
+    """(pass, layer, op) of an op_name like ``jit(step)/transpose(jvp(conv2))/while/body/dot``.
 
-    ``"?"`` when XLA kept no op_name (library fusions inside loops)."""
+    The pass is ``fwd`` (under ``jvp``), ``bwd`` (under ``transpose``) or
+    ``update`` (neither: the loss's and the optimizer's own work); the layer
+    is the :func:`jax.named_scope` that ``jaxconv.nn.Sequential`` puts around
+    each layer (empty outside layers); ``?`` when XLA kept no op_name.
+    """
     if not op_name.startswith("jit("):
-        return "?", op_name
-    body = op_name.split("/", 1)[1]
-    which = "bwd" if "transpose(" in body else "fwd" if "jvp(" in body else "update"
-    parts = [p for p in body.split("/") if not p.startswith(("jvp(", "transpose("))]
-    return which, "/".join(parts[-3:])
+        return "?", "", op_name
+    parts = op_name.split("/")[1:]
+    if not parts:
+        return "update", "", ""
+    first = parts[0]
+    which = "bwd" if first.startswith("transpose(") else "fwd" if first.startswith("jvp(") else None
+    if which is None:
+        return "update", "", "/".join(parts[-3:])
+    layer = first.rstrip(")").rsplit("(", 1)[-1]
+    return which, layer, "/".join(parts[1:][-3:])
 
 
 def profile_jax(apply: Callable[..., Any], batch: int, steps: int, top: int) -> tuple[str, float]:
@@ -151,18 +172,24 @@ def profile_jax(apply: Callable[..., Any], batch: int, steps: int, top: int) -> 
     rows = []
     for name, us in ops[:top]:
         shape, op_name = instructions[name]
-        which, op = _pass_and_op(op_name)
+        which, layer, op = scope_of(op_name)
         ms = us / steps / 1e3
-        rows.append([name, shape, f"{count[name] / steps:g}", which, op, f"{ms:.3f}",
+        rows.append([name, shape, f"{count[name] / steps:g}", which, layer, op, f"{ms:.3f}",
                      f"{100 * ms / traced_ms:.1f}"])
-    table = markdown_table(["HLO instruction", "result", "runs/step", "pass", "from", "ms/step",
-                            "% of ops"], rows)
-    by_pass: collections.Counter[str] = collections.Counter()
+    table = markdown_table(["HLO instruction", "result", "runs/step", "pass", "scope", "op",
+                            "ms/step", "% of ops"], rows)
+    by_layer: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for name, us in ops:
-        by_pass[_pass_and_op(instructions[name][1])[0]] += us / steps / 1e3
-    summary = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(by_pass.items()))
+        which, layer, _ = scope_of(instructions[name][1])
+        by_layer[layer or "(none)"][which] += us / steps / 1e3
+    passes = ("fwd", "bwd", "update", "?")
+    layer_rows = [[layer] + [f"{c[p]:.2f}" for p in passes] + [f"{sum(c.values()):.2f}"]
+                  for layer, c in sorted(by_layer.items(), key=lambda kv: -sum(kv[1].values()))]
+    layers = markdown_table(["scope", "fwd ms", "bwd ms", "update ms", "? ms", "total ms"],
+                            layer_rows)
     return (f"step {step_ms:.2f} ms (untraced mean of {steps}); the compiled step's instructions "
-            f"account for {traced_ms:.2f} ms per traced step ({summary}).\n\n{table}", step_ms)
+            f"account for {traced_ms:.2f} ms per traced step.\n\nBy named scope (each jaxconv.nn layer has one):\n\n{layers}\n\n"
+            f"Instructions:\n\n{table}", step_ms)
 
 
 def profile_torch(batch: int, steps: int, top: int) -> tuple[str, float]:

@@ -35,8 +35,26 @@ def test_hlo_instructions_name_shape_and_pass():
     assert ins, "no instruction parsed"
     shapes = {shape for shape, _ in ins.values()}
     assert "f32[4,3]" in shapes  # the gradient
-    passes = {profile_step._pass_and_op(op)[0] for _, op in ins.values() if op}
+    passes = {profile_step.scope_of(op)[0] for _, op in ins.values() if op}
     assert passes <= {"fwd", "bwd", "update", "?"} and passes & {"fwd", "bwd"}
-    assert profile_step._pass_and_op("jit(step)/transpose(jvp())/while/body/dot_general") == (
-        "bwd", "while/body/dot_general")
-    assert profile_step._pass_and_op("") == ("?", "")
+
+
+def test_scope_of_names_pass_and_layer():
+    scope_of = profile_step.scope_of
+    assert scope_of("jit(step)/transpose(jvp(conv2))/while/body/dot_general") == (
+        "bwd", "conv2", "while/body/dot_general")
+    assert scope_of("jit(step)/jvp(pool1)/reduce") == ("fwd", "pool1", "reduce")
+    assert scope_of("jit(step)/jvp()/log_softmax") == ("fwd", "", "log_softmax")
+    assert scope_of("jit(step)/add") == ("update", "", "add")
+    assert scope_of("") == ("?", "", "")
+
+
+def test_sequential_names_each_layer_in_the_compiled_metadata():
+    from jaxconv.models import lenet
+
+    p = lenet.init(jax.random.PRNGKey(0), "tutorial")
+    x = jnp.zeros((2, 1, 28, 28))
+    text = jax.jit(jax.grad(lambda p: lenet.apply(p, x, "tutorial").sum())).lower(p).compile()
+    layers = {profile_step.scope_of(op)[1] for _, op in
+              profile_step.hlo_instructions(text.as_text()).values()}
+    assert {"conv1", "conv2", "fc1"} <= layers

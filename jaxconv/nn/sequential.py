@@ -81,7 +81,8 @@ class Sequential(Layer):
                                   " (one per layer with parameters)")
         for name, layer in self.layers:
             try:
-                x = layer.apply(params[name] if layer.has_params else {}, x)
+                with jax.named_scope(name):  # profiles (and HLO metadata) name the layer
+                    x = layer.apply(params[name] if layer.has_params else {}, x)
             except (ValueError, TypeError) as e:
                 if hasattr(e, "add_note"):
                     e.add_note(f"  (in layer {name!r} of jaxconv.nn.Sequential: {layer!r})")
