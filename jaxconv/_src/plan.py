@@ -140,17 +140,32 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       and for the input gradient, except ``phase`` when strided onto at least
       :data:`PHASE_MIN_CHANNELS` channels. Whole fwd+bwd: the transposed
       convolution 24.3 ms against 30.2 with the previous xla / phase / xla,
-      7x7 stride 2 20.1 against 22.5. (At LeNet's conv1 direct's forward
-      alone is faster, 0.5 against 1.2 ms, but in a training step XLA fuses
-      it into the max-pool that follows, whose strided window loop then
-      evaluates the convolution unvectorised: 4.9 ms. im2col's product is
-      never fused into its consumer.)
+      7x7 stride 2 20.1 against 22.5. When each output sums at most
+      :data:`DIRECT_TERMS` products (LeNet's conv1: 25) the forward is
+      ``direct``, which runs over chunks of samples so that XLA cannot fuse
+      it into a following max-pool (conv1's forward in a LeNet step: 1.5 ms
+      against 3.2 with im2col; the step 3-6% faster).
     * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
       64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
       ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
       strided onto at least :data:`PHASE_MIN_CHANNELS`, else xla.
-    * other grouped convolutions: ``direct`` forward when each output sums at
-      most :data:`DIRECT_TERMS` products, else ``xla``; ``xla`` for both gradients.
+    * other grouped convolutions (:func:`_grouped`). XLA's grouped weight
+      gradient is 25-400x slower than the others (3x3 56x56 N=8, 64 -> 64 in
+      2 / 8 / 32 groups: xla 249 / 898 / 3464 ms, direct 17 / 16 / 34, im2col
+      27 / 23 / 38), so it is ``direct`` (``im2col`` beyond its term limit).
+      Beyond :data:`XLA_GROUPS` groups (where the xla algorithm runs one
+      grouped convolution, not one per group) XLA is slow in every map:
+      ``direct`` forward up to :data:`MANY_GROUPS_TERMS` products per output
+      (32 groups of 2 / 4 / 8 channels: 2.9 / 3.0 / 1.6 ms against xla 76 /
+      29 / 7.0), else ``im2col``; ``direct`` input gradient at stride 1 when
+      no group widens (4.0 / 3.1 / 1.6 against xla 76 / 19 / 7.1), else
+      ``im2col`` (channel multiplier 2: 6.8 against direct 22, xla 82). Up to
+      :data:`XLA_GROUPS` groups: ``direct`` forward up to
+      :data:`DIRECT_TERMS` products, else ``xla`` (8 of 8 channels: 6.5
+      against direct 9.3); ``im2col`` input gradient up to
+      :data:`IM2COL_DX_CHANNELS` channels per group (7.2 against xla 11.3),
+      else ``xla``. A whole fwd+bwd of 32 groups of 2: 36 ms against 3.4 s
+      with xla's gradients (lax: 3.5 s).
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
@@ -164,8 +179,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         return _checked(Plan("direct", "direct", "direct"), geom, dtype, x_shape, w_shape)
     few_terms = taps * cin_g <= DIRECT_TERMS
     if G > 1:
-        return _checked(Plan("direct" if few_terms else "xla", "xla", "xla"), geom, dtype,
-                        x_shape, w_shape)
+        return _checked(_grouped(geom, taps, cin_g, cout_g, strided), geom, dtype, x_shape,
+                        w_shape)
     fft = ALGORITHMS.get("fft")
     if fft is not None and fft.prefer_over_direct(geom, x_shape[0], c_in, c_out):
         # large kernels: the FFT's O(n log n) beats every O(n k) algorithm (crossover
@@ -173,7 +188,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
         input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
-        return _checked(Plan("im2col", input_grad, "im2col"), geom, dtype, x_shape, w_shape)
+        forward = "direct" if few_terms else "im2col"
+        return _checked(Plan(forward, input_grad, "im2col"), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
     elif strided and c_in >= PHASE_MIN_CHANNELS:
@@ -181,6 +197,23 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     else:
         input_grad = "xla"
     return _checked(Plan("xla", input_grad, "xla"), geom, dtype, x_shape, w_shape)
+
+
+def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
+    """The CPU plan of a grouped, not depthwise, convolution (see :func:`_cpu_rules`)."""
+    direct = ALGORITHMS["direct"]
+    many = geom.groups > XLA_GROUPS
+    terms = taps * cin_g
+    if terms <= DIRECT_TERMS or (many and terms <= MANY_GROUPS_TERMS):
+        forward = "direct"
+    else:
+        forward = "im2col" if many else "xla"
+    if many:
+        input_grad = "direct" if cout_g <= cin_g and not strided else "im2col"
+    else:
+        input_grad = "im2col" if cin_g <= IM2COL_DX_CHANNELS else "xla"
+    weight_grad = "direct" if direct.check_terms(geom, cin_g, cout_g) is None else "im2col"
+    return Plan(forward, input_grad, weight_grad)
 
 
 def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
@@ -196,6 +229,13 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
 MIN_OUTPUT = 4096
 #: direct's forward when each output sums at most this many products (``prod(k) * C_in/G``).
 DIRECT_TERMS = 32
+#: Grouped, more groups than this (where the xla algorithm stops writing one
+#: convolution per group): direct's forward up to :data:`MANY_GROUPS_TERMS` terms.
+XLA_GROUPS = 16
+MANY_GROUPS_TERMS = 96
+#: Grouped, at most :data:`XLA_GROUPS` groups: im2col's input gradient up to this many
+#: input channels per group, else xla.
+IM2COL_DX_CHANNELS = 8
 #: 1-D: im2col's input gradient (no groups, any stride) onto at most this many channels.
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
