@@ -167,6 +167,8 @@ def op_cases() -> list[OpCase]:
         OpCase("conv1d k=9 64->64 L=4096 N=8", "conv", (8, 64, 4096), (64, 64, 9)),
         OpCase("depthwise 3x3 C=128 56x56 N=8", "conv", (8, 128, 56, 56), (128, 1, 3, 3),
                groups=128),
+        OpCase("grouped 3x3 256->256 14x14 N=8 G=32 pad 1", "conv", (8, 256, 14, 14),
+               (256, 8, 3, 3), padding=1, groups=32),
         OpCase("conv_transpose 4x4 s2 128->64 32x32 N=8 pad 1", "conv_transpose",
                (8, 128, 32, 32), (128, 64, 4, 4), stride=2, padding=1),
         OpCase("max_pool 3 s2 pad 1 (8,64,112,112)", "max_pool", (8, 64, 112, 112),
