@@ -183,6 +183,10 @@ def worker() -> dict:
     # 6. collectives in the compiled sharded train step (LeNet), and in the gradient of one
     #    sharded conv per kind of grouping; values of a grouped/depthwise network's step
     out["hlo_lenet"] = _collectives(_step_hlo(t4, s4, x, y))
+    # a batch large enough that the algorithms' chunk loops run (32 samples per device)
+    t128 = make(128, N_DEVICES)
+    xb, yb = np.resize(x, (128, 1, 28, 28)), np.resize(y, 128)
+    out["hlo_lenet_128"] = _collectives(_step_hlo(t128, t128.init_state(params0), xb, yb))
     xs4 = jax.device_put(jnp.ones((8, 8, 12, 12)), jax.sharding.NamedSharding(mesh, P("batch")))
     for name, wshape, groups in (("depthwise", (8, 1, 3, 3), 8), ("groups2", (16, 4, 3, 3), 2),
                                  ("depthwise_x2", (16, 1, 3, 3), 8), ("dense", (16, 8, 3, 3), 1)):
@@ -276,8 +280,11 @@ def _only_gradient_all_reduces(collectives, shapes):
             assert dims_t == () or math.prod(dims_t) in param_sizes, (result, sorted(param_sizes))
 
 
-def test_hlo_collectives_are_only_gradient_all_reduces(figures):
-    _only_gradient_all_reduces(figures["hlo_lenet"], figures["param_shapes"]["lenet"])
+@pytest.mark.parametrize("batch", ["", "_128"])
+def test_hlo_collectives_are_only_gradient_all_reduces(figures, batch):
+    # at batch 128 im2col and direct loop over chunks of samples: each chunk takes some
+    # samples of every device's shard, so the partitioner gathers nothing
+    _only_gradient_all_reduces(figures["hlo_lenet" + batch], figures["param_shapes"]["lenet"])
 
 
 @pytest.mark.parametrize("kind", ["dense", "depthwise"])

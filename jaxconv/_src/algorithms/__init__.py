@@ -138,44 +138,64 @@ def chunk_size(n: int, per_sample: int, budget: int) -> int:
     return max((d for d in range(1, n + 1) if n % d == 0 and d * per_sample <= budget), default=1)
 
 
-def _chunks(a: jax.Array, nc: int) -> jax.Array:
-    """``a`` (batch first) as a sequence of chunks of ``nc`` samples for ``lax.map`` / ``lax.scan``.
+def _chunked(a: jax.Array, nc: int) -> jax.Array:
+    """``a`` (batch first, ``n`` samples) as ``(nc, n // nc, ...)``: chunk ``i`` is ``[:, i]``.
 
-    With one sample per chunk the sequence is ``a`` itself (:func:`_per_chunk`
-    adds the batch axis back): a reshape to ``(N, 1, ...)`` makes XLA copy
-    the loop's input.
+    The loop runs over the second axis, so that a batch sharded over devices
+    in contiguous blocks (data parallelism) stays sharded along the first:
+    each chunk takes ``nc / devices`` samples from every device, and XLA's
+    partitioner gathers nothing. (Chunks of consecutive samples, the loop
+    over the first axis, made it all-gather the batch.)
     """
-    return a if nc == 1 else a.reshape((a.shape[0] // nc, nc, *a.shape[1:]))
+    return a.reshape((nc, a.shape[0] // nc, *a.shape[1:]))
 
 
-def _per_chunk(nc: int, fn: Callable[..., Any]) -> Callable[..., Any]:
-    return (lambda *a: fn(*(b[None] for b in a))) if nc == 1 else fn
+def _chunk(a: jax.Array, i: jax.Array) -> jax.Array:
+    return lax.dynamic_index_in_dim(a, i, axis=1, keepdims=False)
+
+
+def _zeros_varying_like(shape: tuple[int, ...], dtype: Any, ref: jax.Array) -> jax.Array:
+    """Zeros for a loop's carry, varying over the same ``shard_map`` axes as ``ref``
+    (inside ``shard_map`` the loop body's results vary with the data; outside, no axes)."""
+    zeros = jnp.zeros(shape, dtype)
+    manual = getattr(jax.typeof(ref), "manual_axis_type", None)  # jax >= 0.10
+    varying = tuple(sorted(getattr(manual, "varying", ()) or getattr(jax.typeof(ref), "vma", ())))
+    return lax.pcast(zeros, varying, to="varying") if varying else zeros
 
 
 def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample: int,
-               budget: int) -> jax.Array:
+               budget: int, at_least: int = 1) -> jax.Array:
     """``fn(a)`` for a batch-wise ``fn``, run over chunks of samples whose size times
-    ``per_sample`` fits ``budget`` (:func:`chunk_size`; a loop when that is not the batch)."""
+    ``per_sample`` fits ``budget`` (:func:`chunk_size`; a loop when that is not the batch),
+    and at least ``at_least`` chunks when the batch has that many samples."""
     n = a.shape[0]
-    nc = chunk_size(n, max(per_sample, 1), budget)
+    per_sample = max(per_sample, 1)
+    nc = chunk_size(n, per_sample, min(budget, per_sample * (n // max(at_least, 1))))
     if nc == n:
         return fn(a)
-    out = lax.map(_per_chunk(nc, fn), _chunks(a, nc))
-    return out.reshape((n, *out.shape[2:]))
+    chunks = _chunked(a, nc)
+    out = jax.eval_shape(fn, a[:nc])
+
+    def body(i: jax.Array, buf: jax.Array) -> jax.Array:
+        return lax.dynamic_update_index_in_dim(buf, fn(_chunk(chunks, i)), i, axis=1)
+
+    buf = _zeros_varying_like((nc, n // nc, *out.shape[1:]), out.dtype, a)
+    return lax.fori_loop(0, n // nc, body, buf).reshape((n, *out.shape[1:]))
 
 
 def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array, *,
                per_sample: int, budget: int, acc: Any) -> jax.Array:
     """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
     (sized as in :func:`map_chunks`) accumulated in dtype ``acc``; the result has ``a``'s dtype."""
-    nc = chunk_size(a.shape[0], max(per_sample, 1), budget)
-    if nc == a.shape[0]:
+    n = a.shape[0]
+    nc = chunk_size(n, max(per_sample, 1), budget)
+    if nc == n:
         return fn(a, b)
-    one = _per_chunk(nc, lambda ac, bc: fn(ac, bc).astype(acc))
+    ca, cb = _chunked(a, nc), _chunked(b, nc)
 
-    def step(total: jax.Array, ab: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-        return total + one(*ab), None
+    def body(i: jax.Array, total: jax.Array) -> jax.Array:
+        return total + fn(_chunk(ca, i), _chunk(cb, i)).astype(acc)
 
     shape = jax.eval_shape(fn, a[:nc], b[:nc]).shape
-    total, _ = lax.scan(step, jnp.zeros(shape, acc), (_chunks(a, nc), _chunks(b, nc)))
-    return total.astype(a.dtype)
+    total = _zeros_varying_like(shape, acc, a)
+    return lax.fori_loop(0, n // nc, body, total).astype(a.dtype)
