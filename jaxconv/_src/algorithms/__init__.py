@@ -158,8 +158,7 @@ def _zeros_varying_like(shape: tuple[int, ...], dtype: Any, ref: jax.Array) -> j
     """Zeros for a loop's carry, varying over the same ``shard_map`` axes as ``ref``
     (inside ``shard_map`` the loop body's results vary with the data; outside, no axes)."""
     zeros = jnp.zeros(shape, dtype)
-    manual = getattr(jax.typeof(ref), "manual_axis_type", None)  # jax >= 0.10
-    varying = tuple(sorted(getattr(manual, "varying", ()) or getattr(jax.typeof(ref), "vma", ())))
+    varying = tuple(sorted(jax.typeof(ref).manual_axis_type.varying))
     return lax.pcast(zeros, varying, to="varying") if varying else zeros
 
 

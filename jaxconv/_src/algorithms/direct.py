@@ -97,7 +97,7 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     """
     if all(s == 1 for s in geom.stride) and w.shape[0] // geom.groups <= w.shape[1]:
         geom_t, wt = transposed(geom, w)
-        return forward(geom_t, g, wt, precision=precision)
+        return _forward(geom_t, g, wt, precision=precision)
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(g.dtype)
