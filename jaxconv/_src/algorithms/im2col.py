@@ -8,8 +8,8 @@ group:
 
 * forward:      ``Y^T = W^T @ P^T``: ``P^T`` is built directly (channels-first
   slices, :func:`_patches_kmajor`) so that the long ``M`` axis is minor.
-* weight_grad:  ``dW = P^T @ G`` with ``P`` channels-last (:func:`_patches`;
-  the faster layout for this product, measured).
+* weight_grad:  ``dW = P^T @ G`` with the same ``P^T`` and ``G`` channels-last
+  (a plain row-major product, the faster layout for it, measured).
 * input_grad:   ``dP^T = W @ G^T``, then the fold: every tap's columns are put
   back where they were read and summed (:func:`_fold`).
 
@@ -67,25 +67,6 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     return None
 
 
-def _patches(geom: ConvGeometry, x: jax.Array) -> jax.Array:
-    """``(N, C, *D)`` -> ``(N, *O, G, T, C/G)``: the values each output reads, per group."""
-    c = x.shape[1]
-    G = geom.groups
-    xp = pad_spatial(channels_last(x), pads(geom), 1)
-    cols = jnp.stack([tap_slice(xp, geom, j, 1) for j in taps(geom)], axis=-2)  # (N,*O,T,C)
-    if G == 1:
-        return cols[..., None, :, :]
-    cols = cols.reshape((*cols.shape[:-1], G, c // G))  # (N,*O,T,G,C/G)
-    return jnp.swapaxes(cols, -3, -2)
-
-
-def _kernel_matrix(w: jax.Array, G: int) -> jax.Array:
-    """``(C_out, C_in/G, *k)`` -> ``(G, T, C_in/G, C_out/G)``."""
-    c_out, cin_g = w.shape[:2]
-    wg = w.reshape((G, c_out // G, cin_g, -1))  # (G, O/G, C/G, T)
-    return jnp.transpose(wg, (0, 3, 2, 1))
-
-
 def _patches_kmajor(geom: ConvGeometry, x: jax.Array) -> jax.Array:
     """``(N, C, *D)`` -> ``(G, T, C/G, N, *O)``: the patch matrix transposed (taps and
     channels as rows, the ``M = N * prod(O)`` positions as the long minor axis)."""
@@ -120,19 +101,26 @@ def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
 def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
-    """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k)."""
+    """dw = B_w^T(g; x) per group as ``dW = P^T @ G`` -> (C_out, C_in/G, *k).
+
+    ``P^T`` is the forward's transposed patch matrix (:func:`_patches_kmajor`,
+    positions minor) and ``G`` the cotangent channels-last (positions major),
+    so the product is a plain row-major ``(TC x M) @ (M x C_out/G)``. Against
+    ``G^T @ P`` with ``P`` built channels-last, whose 25 narrow slices XLA
+    copies one by one: LeNet step 26.6 against 28.2 ms at batch 128, 118
+    against 122 at 500; 3x3 64->64 56x56 weight gradient 34.8 against 37.5.
+    """
     G = geom.groups
     nd = geom.ndim
-    p = _patches(geom, x)  # (N,*O,G,T,C/G)
+    pt = _patches_kmajor(geom, x)  # (G,T,C/G,N,*O)
     c_out = g.shape[1]
     gl = channels_last(g)
     gl = gl.reshape((*gl.shape[:-1], G, c_out // G))  # (N,*O,G,O/G)
-    rows = tuple(range(nd + 1))
     dw = lax.dot_general(
-        gl, p, ((rows, rows), ((nd + 1,), (nd + 1,))),
+        pt, gl, ((tuple(range(3, nd + 4)), tuple(range(nd + 1))), ((0,), (nd + 1,))),
         precision=precision, preferred_element_type=acc_dtype(x.dtype),
-    )  # (G, O/G, T, C/G)
-    dw = jnp.swapaxes(dw, -1, -2).reshape((c_out, x.shape[1] // G, *geom.kernel))
+    )  # (G, T, C/G, O/G)
+    dw = jnp.transpose(dw, (0, 3, 2, 1)).reshape((c_out, x.shape[1] // G, *geom.kernel))
     return dw.astype(x.dtype)
 
 
