@@ -153,3 +153,15 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
                       im2col.CHUNK_ELEMENTS) == samples
     assert chunk_size(6, per, direct.CHUNK_ELEMENTS) == samples
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_im2col_weight_grad_with_padded_width(groups):
+    """im2col pads its weight-gradient product to a multiple of 16 output channels
+    (20 -> 32 ungrouped, 10 -> 16 per group): the padding never reaches the result."""
+    from jaxconv._src.algorithms import im2col
+
+    assert im2col._padded_width(20 // groups) > 20 // groups
+    geom = _conv_geom(dict(n=2, cin=4, cout=20, D=(7, 6), k=(3, 2),
+                           kw=dict(stride=1, padding=1, dilation=1, groups=groups)))
+    _check_geometry(geom, 2, 4, 20, seed=3)
