@@ -343,12 +343,17 @@ def test_max_pool_nan_rule_small():
     np.testing.assert_array_equal(dx, [[[0, 2, 0, 7, 0, 0]]])
 
 
-@pytest.mark.parametrize("kw", [dict(window=2), dict(window=3, stride=1, padding=1),
+@pytest.mark.parametrize("kw", [dict(window=2), dict(window=(3, 2)),
+                                dict(window=3, stride=1, padding=1),
                                 dict(window=3, stride=2, padding=1, ceil_mode=True)],
-                         ids=["nonoverlap", "overlap", "ceil"])
+                         ids=["nonoverlap", "tiles_rect", "overlap", "ceil"])
 def test_max_pool_gradient_goes_to_the_reported_argmax(kw):
-    # ties and NaNs: the gradient is the cotangent scattered (added) at the indices
+    # ties and NaNs: the gradient is the cotangent scattered (added) at the indices;
+    # windows that tile the input (stride = window) take window._scatter_tiles
     x = jnp.asarray(np.random.default_rng(0).integers(-2, 3, (2, 2, 7, 7)), jnp.float32)
+    geom = _args.pool_geometry("max_pool", x.shape, kw["window"], stride=kw.get("stride"),
+                               padding=kw.get("padding", 0), ceil_mode=kw.get("ceil_mode", False))
+    assert window._tiles(geom) == (kw.get("stride") is None)
     x = x.at[0, 0, 1, 1].set(jnp.nan).at[1, 1, 4, 5].set(jnp.nan)
     y, idx = jc.max_pool(x, **kw, return_indices=True)
     ct = normal(y.shape, 1)

@@ -164,7 +164,33 @@ def _scatter_argmax(geom: PoolGeometry, idx: jax.Array, g: jax.Array) -> jax.Arr
     one add up). ``(N, C, *out) -> (N, C, *in)``."""
     ga = g.astype(acc_dtype(g.dtype))
     zero = jnp.zeros((), ga.dtype)
+    if _tiles(geom):
+        return _scatter_tiles(geom, idx, ga).astype(g.dtype)
     return phase_scatter(geom, lambda jf, j: jnp.where(idx == jf, ga, zero)).astype(g.dtype)
+
+
+def _tiles(geom: PoolGeometry) -> bool:
+    """Whether the windows tile the input: stride = window, no dilation, no padding."""
+    return (geom.stride == geom.window and all(d == 1 for d in geom.dilation)
+            and all(p == (0, 0) for p in geom.full_padding))
+
+
+def _scatter_tiles(geom: PoolGeometry, idx: jax.Array, g: jax.Array) -> jax.Array:
+    """:func:`_scatter_argmax` for windows that tile the input: one select over the
+    input, seen as ``(N, C, O_0, k_0, O_1, k_1, ..)`` blocks, keeps ``g`` where the
+    window offset is the argmax (LeNet's 2x2 pools: one fused loop where the phases
+    took one select per tap and an interleaving copy)."""
+    lead = idx.shape[:2]
+    blocks = [n for O, k in zip(geom.out_spatial, geom.window) for n in (O, k)]
+    wide = (*lead, *(n if a % 2 == 0 else 1 for a, n in enumerate(blocks)))
+    offs = np.arange(int(np.prod(geom.window))).reshape(geom.window)
+    offs = offs.reshape([n for k in geom.window for n in (1, k)])  # (1, k_0, 1, k_1, ..)
+    hit = idx.reshape(wide) == jnp.asarray(offs, idx.dtype)
+    dx = jnp.where(hit, g.reshape(wide), jnp.zeros((), g.dtype))
+    dx = dx.reshape((*lead, *(O * k for O, k in zip(geom.out_spatial, geom.window))))
+    tail = [(0, 0)] * 2 + [(0, D - O * k) for D, O, k in
+                           zip(geom.in_spatial, geom.out_spatial, geom.window)]
+    return jnp.pad(dx, tail) if any(hi for _, hi in tail) else dx
 
 
 # y = M_idx h with M the 0/1 matrix reading each window's argmax (fixed by the
