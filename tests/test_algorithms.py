@@ -137,11 +137,12 @@ def test_check_grads_order2_per_method(method):
         check_grads(ft, (y, w), order=2, modes=["rev"])
 
 
-@pytest.mark.parametrize("samples", [1, 2])
+@pytest.mark.parametrize("samples", [1, 2, 3])
 def test_maps_in_batch_chunks(monkeypatch, samples):
     """Over budget, im2col's patch products and direct's weight gradient loop over chunks
-    of samples (one sample per chunk scans the batch itself): the same values."""
-    from jaxconv._src.algorithms import chunk_size, direct, im2col
+    of samples: the same values. 6 samples: 6 chunks in 3 iterations of 2, 3 chunks in
+    3 iterations of 1, 2 chunks at once without a loop."""
+    from jaxconv._src.algorithms import _loop_shape, chunk_size, direct, im2col
 
     case = SWEEP["2d_groups2_s3"]
     geom = _conv_geom({**case, "n": 6})
@@ -152,6 +153,8 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     assert chunk_size(6, im2col._patch_elements(geom, 1, case["cin"]),
                       im2col.CHUNK_ELEMENTS) == samples
     assert chunk_size(6, per, direct.CHUNK_ELEMENTS) == samples
+    loop = {1: (3, 2), 2: (3, 1), 3: (1, 2)}[samples]
+    assert _loop_shape(6, samples, per, direct.CHUNK_ELEMENTS) == loop
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
 
 

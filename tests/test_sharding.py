@@ -272,8 +272,14 @@ def _only_gradient_all_reduces(collectives, shapes):
     # two loss scalars (sum of weighted cross-entropies, sum of weights). A gradient may be
     # reduced in the layout its algorithm computes it in (im2col's weight gradient is
     # (1, C_out, taps, C_in) before the reshape to (C_out, C_in, *k)), so sizes are compared:
-    # an activation or a batch-sized array has no parameter's size.
-    param_sizes = {math.prod(int(d) for d in re.findall(r"\d+", s)) for s in shapes}
+    # an activation or a batch-sized array has no parameter's size. im2col pads its
+    # weight-gradient product to a multiple of 16 output channels and crops after the
+    # reduction, so a conv weight's gradient may also be reduced at that padded size.
+    from jaxconv._src.algorithms.im2col import _padded_width
+
+    dims = [[int(d) for d in re.findall(r"\d+", s)] for s in shapes]
+    param_sizes = {math.prod(d) for d in dims}
+    param_sizes |= {_padded_width(d[0]) * math.prod(d[1:]) for d in dims if len(d) > 2}
     for result in collectives["all-reduce"]:
         for dims in re.findall(r"f32\[([\d,]*)\]", result):
             dims_t = tuple(int(d) for d in dims.split(",") if d)

@@ -162,11 +162,11 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     The multiply-adds are one elementwise loop, which XLA fuses into whatever
     consumes ``y``. Into a max-pool's window reduction that loop runs
     unvectorised (LeNet's conv1 + max-pool in a training step: 4.9 ms against
-    0.5 + 0.6). Ungrouped, ``y`` is therefore computed over at least two
-    chunks of samples (a loop, :func:`map_chunks`), which materialises it:
-    conv1's forward in a LeNet step takes 1.5 ms so (3.2 with im2col). A
-    batch of one sample runs whole. Grouped and depthwise run whole: chunks
-    measured slower there.
+    0.5 + 0.6). Ungrouped, ``y`` is therefore computed in at least two
+    chunks of samples (:func:`map_chunks`: a loop, or chunks computed at once
+    and joined), which materialises it: conv1's forward in a LeNet step takes
+    0.8-1.5 ms so (3.2 with im2col). A batch of one sample runs whole.
+    Grouped and depthwise run whole: chunks measured slower there.
     """
     if geom.groups > 1:  # depthwise 3x3 C=128 56x56: 23 ms in chunks against 18-20
         return _forward(geom, x, w, precision=precision)
