@@ -107,9 +107,10 @@ def test_precision_is_passed_through():
 # (below) the values and gradients auto computes with it, against xla's.
 AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "im2col")),
-    ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
+    ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
+    ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),
-    ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3}, Plan("im2col", "im2col", "im2col")),
+    ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "im2col")),
     ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),
     ((2, 8, 16, 16), (8, 1, 3, 3), {"groups": 8, "padding": 1}, Plan("direct", "direct", "direct")),
     ((2, 16, 16, 16), (16, 8, 3, 3), {"groups": 2, "padding": 1}, Plan("xla", "im2col", "direct")),
@@ -119,7 +120,7 @@ AUTO_CASES = [
      Plan("xla", "im2col", "direct")),
     ((2, 64, 16, 16), (64, 16, 3, 3), {"groups": 4, "padding": 1}, Plan("xla", "xla", "direct")),
     ((2, 4, 48, 48), (4, 4, 15, 15), {"padding": 7}, Plan("fft", "fft", "fft")),
-    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("im2col", "phase", "im2col")),
+    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("xla", "phase", "im2col")),
 ]
 
 

@@ -132,13 +132,22 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       75 / 79 / 39).
     * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
       says the FFT costs less than 0.15x the direct flops: ``fft`` for all three.
-    * ungrouped 2-D and 3-D: ``im2col`` for the forward and the weight gradient
-      (3x3 64->64 56x56: 8.5 / 10.0 ms against xla's 10.5 / 15.0; LeNet conv2
-      at batch 128: 2.3 / 2.7 against 5.9 / 5.6; strided, 7.9 / 9.2 against
-      8.2 / 10.5 for the 4x4 stride-2 128 -> 64 transposed convolution's
-      geometry, and 5.3 / 9.9 against 5.1 / 8.7 for 7x7 stride 2 3 -> 64),
-      and for the input gradient, except ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` channels. Whole fwd+bwd: the transposed
+    * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
+      56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
+      5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
+      convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
+      for the input gradient, except ``phase`` when strided onto at least
+      :data:`PHASE_MIN_CHANNELS` channels. The forward is ``xla`` when the
+      output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, else
+      ``im2col``: XLA's CPU convolution runs 100-200 GFLOP/s on such shapes
+      and im2col's about 85 (its patch matrix is memory-bound), but XLA falls
+      to 36 on LeNet's conv2 (20 -> 50 channels, 5x5). Measured in one run,
+      im2col against xla, ms: 3x3 64->64 56x56 N=8 21.3 / 17.3; 32->32 32x32
+      N=32 14.3 / 6.0; 256->256 14x14 N=8 13.1 / 8.7; 7x7 stride 2 3->64
+      13.7 / 9.5; the transposed case's geometry 18.1 / 14.2; LeNet conv2
+      5.0 / 11.3 (xla with 64 output channels: 6.0). An earlier run, with
+      memory-bound work about twice as fast, had im2col ahead on 3x3 64->64
+      (8.5 / 10.5). Whole fwd+bwd: the transposed
       convolution 24.3 ms against 30.2 with the previous xla / phase / xla,
       7x7 stride 2 20.1 against 22.5. When each output sums at most
       :data:`DIRECT_TERMS` products (LeNet's conv1: 25) the forward is
@@ -188,7 +197,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
         input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
-        forward = "direct" if few_terms else "im2col"
+        if few_terms:
+            forward = "direct"
+        else:
+            forward = "xla" if c_out % XLA_FORWARD_CHANNELS == 0 else "im2col"
         return _checked(Plan(forward, input_grad, "im2col"), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
@@ -240,6 +252,9 @@ IM2COL_DX_CHANNELS = 8
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16
+#: XLA's CPU forward convolution keeps up with im2col's when the output
+#: channels are a multiple of this (see :func:`_cpu_rules`).
+XLA_FORWARD_CHANNELS = 16
 
 
 # --------------------------------------------------------------------------
