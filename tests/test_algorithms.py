@@ -148,6 +148,8 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     geom = _conv_geom({**case, "n": 6})
     monkeypatch.setattr(im2col, "CHUNK_ELEMENTS",
                         im2col._patch_elements(geom, samples, case["cin"]))
+    monkeypatch.setattr(im2col, "INPUT_FACTOR", 0.0)  # the budget is CHUNK_ELEMENTS
+    assert im2col._budget(geom, 6, case["cin"]) == im2col.CHUNK_ELEMENTS
     per = direct._per_sample(geom, case["cin"], case["cout"])
     monkeypatch.setattr(direct, "CHUNK_ELEMENTS", samples * per)
     assert chunk_size(6, im2col._patch_elements(geom, 1, case["cin"]),
