@@ -173,12 +173,15 @@ def _zeros_varying_like(shape: tuple[int, ...], dtype: Any, ref: jax.Array) -> j
 CHUNKS_AT_ONCE = 2
 
 
-def _loop_shape(n: int, nc: int, per_sample: int, budget: int) -> tuple[int, int]:
-    """``(iterations, chunks per iteration)`` for ``n // nc`` chunks: :data:`CHUNKS_AT_ONCE`
-    when a chunk fits the budget (one sample over it runs alone: 7x7 stride 2 onto
-    224x224, 7.4 MiB of patches a sample, measured 12% slower in pairs)."""
+def _loop_shape(n: int, nc: int, per_sample: int, budget: int,
+                at_once: int | None = None) -> tuple[int, int]:
+    """``(iterations, chunks per iteration)`` for ``n // nc`` chunks: ``at_once``
+    (default :data:`CHUNKS_AT_ONCE`) when a chunk fits the budget (one sample over
+    it runs alone: 7x7 stride 2 onto 224x224, 7.4 MiB of patches a sample,
+    measured 12% slower in pairs)."""
     m = n // nc
-    at_once = CHUNKS_AT_ONCE if nc * per_sample <= budget else 1
+    at_once = CHUNKS_AT_ONCE if at_once is None else at_once
+    at_once = at_once if nc * per_sample <= budget else 1
     k = max(d for d in range(1, at_once + 1) if m % d == 0)
     return m // k, k
 
@@ -212,17 +215,17 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
 
 
 def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array, *,
-               per_sample: int, budget: int, acc: Any) -> jax.Array:
+               per_sample: int, budget: int, acc: Any, at_once: int | None = None) -> jax.Array:
     """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
-    (sized and looped as in :func:`map_chunks`) accumulated in dtype ``acc``; the result
-    has ``a``'s dtype."""
+    (sized and looped as in :func:`map_chunks`, ``at_once`` chunks an iteration, default
+    :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype."""
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, budget)
     if nc == n:
         return fn(a, b)
     ca, cb = _chunked(a, nc), _chunked(b, nc)
-    iters, k = _loop_shape(n, nc, per_sample, budget)
+    iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
     if iters == 1:
         parts = [fn(ca[:, i], cb[:, i]).astype(acc) for i in range(k)]
         return functools.reduce(operator.add, parts).astype(a.dtype)

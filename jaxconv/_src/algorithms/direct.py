@@ -177,7 +177,12 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
-    """dw = B_w^T(g; x): per tap a reduction over samples and positions, summed over chunks."""
+    """dw = B_w^T(g; x): per tap a reduction over samples and positions, summed over chunks.
+
+    One chunk at a time: its ``prod(k)`` passes over the chunk are what the
+    cache must hold (depthwise 3x3 C=128 56x56 N=8: 12.3 ms against 15-17
+    with two chunks at once).
+    """
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
                       per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
-                      budget=CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))
+                      budget=CHUNK_ELEMENTS, acc=acc_dtype(x.dtype), at_once=1)
