@@ -109,6 +109,7 @@ AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "im2col")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
+    ((2, 8, 6, 8, 8), (16, 8, 3, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),
     ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "im2col")),
     ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),

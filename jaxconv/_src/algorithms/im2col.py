@@ -168,9 +168,10 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     (3x3: 5.9 ms against 6.5-8 for the alternatives). More taps at stride 1
     are added a row at a time to a slice of the output, which XLA updates in
     place (:func:`_fold_in_place`; per tap, LeNet's conv2 at batch 128 took
-    5.5 against 6.7 ms for the sum of placed taps, 7x7: 3.3 against 4.4). Strided, the taps of one spatial dim at a time are
-    placed along it (:func:`pad_spatial` with the stride as interior padding
-    and the dilation as offset) and summed, which removes their axis: that is
+    5.5 against 6.7 ms for the sum of placed taps, 7x7: 3.3 against 4.4).
+    Strided, the taps of one spatial dim at a time are placed along it
+    (:func:`pad_spatial` with the stride as interior padding and the
+    dilation as offset) and summed, which removes their axis: that is
     ``sum(k)`` reads of every output element where placing all ``prod(k)``
     taps at once is ``prod(k)`` in one branchy loop (2x slower at 5x5), and
     in place measured 1.5x slower there (7x7 stride 2 onto 3 channels: 15.7
