@@ -271,8 +271,8 @@ def _only_gradient_all_reduces(collectives, shapes):
     # every all-reduce is of a parameter gradient (a tuple of them, or one), or of the
     # two loss scalars (sum of weighted cross-entropies, sum of weights). A gradient may be
     # reduced in the layout its algorithm computes it in (im2col's weight gradient is
-    # (1, C_out, taps, C_in) before the reshape to (C_out, C_in, *k)), so sizes are compared:
-    # an activation or a batch-sized array has no parameter's size. im2col pads its
+    # (G, taps, C_in/G, C_out/G) before the reshape to (C_out, C_in/G, *k)), so sizes are
+    # compared: an activation or a batch-sized array has no parameter's size. im2col pads its
     # weight-gradient product to a multiple of 16 output channels and crops after the
     # reduction, so a conv weight's gradient may also be reduced at that padded size.
     from jaxconv._src.algorithms.im2col import _padded_width
