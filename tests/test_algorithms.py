@@ -152,12 +152,37 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     assert im2col._budget(geom, 6, case["cin"]) == im2col.CHUNK_ELEMENTS
     per = direct._per_sample(geom, case["cin"], case["cout"])
     monkeypatch.setattr(direct, "CHUNK_ELEMENTS", samples * per)
+    monkeypatch.setattr(direct, "WEIGHT_GRAD_CHUNK_ELEMENTS", samples * per)
     assert chunk_size(6, im2col._patch_elements(geom, 1, case["cin"]),
                       im2col.CHUNK_ELEMENTS) == samples
-    assert chunk_size(6, per, direct.CHUNK_ELEMENTS) == samples
+    assert chunk_size(6, per, direct.WEIGHT_GRAD_CHUNK_ELEMENTS) == samples
     loop = {1: (3, 2), 2: (3, 1), 3: (1, 2)}[samples]
-    assert _loop_shape(6, samples, per, direct.CHUNK_ELEMENTS) == loop
+    assert _loop_shape(6, samples, per, direct.WEIGHT_GRAD_CHUNK_ELEMENTS) == loop
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
+
+
+@pytest.mark.parametrize("terms", [0, 1 << 30])
+def test_direct_weight_grad_one_pass_and_per_tap(monkeypatch, terms):
+    """direct's weight gradient sums every tap's products in one variadic reduction up to
+    VARIADIC_TERMS, one reduction per tap beyond: both forms agree with the reference
+    (grouped, strided, padded 2-D; and a 3-D geometry)."""
+    from jaxconv._src.algorithms import direct
+
+    monkeypatch.setattr(direct, "VARIADIC_TERMS", terms)
+    for name in ("2d_groups2_s3", "3d_mixed"):
+        case = SWEEP[name]
+        geom = _conv_geom(case)
+        with jax.enable_x64(True):
+            kx, kw, kg = jax.random.split(jax.random.PRNGKey(4), 3)
+            x = jax.random.normal(kx, (case["n"], case["cin"], *geom.in_spatial), jnp.float64)
+            w = jax.random.normal(kw, (case["cout"], case["cin"] // geom.groups, *geom.kernel),
+                                  jnp.float64)
+            g = jax.random.normal(kg, (case["n"], case["cout"], *geom.out_spatial), jnp.float64)
+            _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+            # traced here, after the monkeypatch (no cached compile of another test)
+            got = jax.jit(lambda x, g, geom=geom: direct.weight_grad(geom, x, g))(x, g)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(vjp(g)[1]), rtol=1e-10,
+                                       atol=1e-10)
 
 
 @pytest.mark.parametrize("groups", [1, 2])

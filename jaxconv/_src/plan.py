@@ -154,7 +154,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       :data:`DIRECT_TERMS` products (LeNet's conv1: 25) the forward is
       ``direct``, which runs over chunks of samples so that XLA cannot fuse
       it into a following max-pool (conv1's forward in a LeNet step: 1.5 ms
-      against 3.2 with im2col; the step 3-6% faster).
+      against 3.2 with im2col; the step 3-6% faster), and so is the weight
+      gradient (one pass of fused products, :data:`algorithms.direct.VARIADIC_TERMS`:
+      LeNet's conv1 at batch 128 3.3 against im2col's 3.7, the LeNet step 6%
+      faster at batch 128 and 3% at 500).
     * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
       64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
       ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
@@ -162,7 +165,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     * other grouped convolutions (:func:`_grouped`). XLA's grouped weight
       gradient is 25-400x slower than the others (3x3 56x56 N=8, 64 -> 64 in
       2 / 8 / 32 groups: xla 249 / 898 / 3464 ms, direct 17 / 16 / 34, im2col
-      27 / 23 / 38), so it is ``direct`` (``im2col`` beyond its term limit).
+      27 / 23 / 38, an earlier direct and im2col), so it is ``direct`` or
+      ``im2col`` (below).
       Beyond :data:`XLA_GROUPS` groups (where the xla algorithm runs one
       grouped convolution, not one per group) XLA is slow in every map:
       ``direct`` forward up to :data:`MANY_GROUPS_TERMS` products per output
@@ -174,8 +178,12 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       :data:`DIRECT_TERMS` products, else ``xla`` (8 of 8 channels: 6.5
       against direct 9.3); ``im2col`` input gradient up to
       :data:`IM2COL_DX_CHANNELS` channels per group (7.2 against xla 11.3),
-      else ``xla``. A whole fwd+bwd of 32 groups of 2: 36 ms against 3.4 s
-      with xla's gradients (lax: 3.5 s).
+      else ``xla``. The weight gradient is ``direct`` up to
+      :data:`algorithms.direct.VARIADIC_TERMS` products per output, else
+      ``im2col`` (3x3 56x56 N=8, 64 -> 64: 32 groups of 2 direct 3.5 against
+      im2col 18; 8 groups of 8 12.8 / 12.4; 4 groups of 16 direct 36.5
+      against 13.5; 16 groups of 4 at stride 2 2.0 / 5.1). A whole fwd+bwd of
+      32 groups of 2: 36 ms against 3.4 s with xla's gradients (lax: 3.5 s).
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
@@ -203,7 +211,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         else:
             xla_fast = geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
             forward = "xla" if xla_fast else "im2col"
-        return _checked(Plan(forward, input_grad, "im2col"), geom, dtype, x_shape, w_shape)
+        weight_grad = "direct" if few_terms else "im2col"
+        return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
     elif strided and c_in >= PHASE_MIN_CHANNELS:
@@ -226,7 +235,7 @@ def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bo
         input_grad = "direct" if cout_g <= cin_g and not strided else "im2col"
     else:
         input_grad = "im2col" if cin_g <= IM2COL_DX_CHANNELS else "xla"
-    weight_grad = "direct" if direct.check_terms(geom, cin_g, cout_g) is None else "im2col"
+    weight_grad = "direct" if terms <= direct.VARIADIC_TERMS else "im2col"
     return Plan(forward, input_grad, weight_grad)
 
 

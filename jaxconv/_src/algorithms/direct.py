@@ -9,7 +9,8 @@ Channels-first, with the channels split into groups, ``(N, G, C/G, *S)``:
 * input_grad:  ``dx = sum_j place_j(sum_o g[:, g, o] * w[g, o, i, j])``, every
   tap's contribution put back where the tap reads (the adjoint of the slice).
 * weight_grad: ``dw[g, o, i, j] = sum_{n, p} x_j[n, g, i, p] * g[n, g, o, p]``:
-  one reduction per tap.
+  all ``T * C_in/G`` products summed in one pass over ``x`` and ``g`` (a
+  variadic reduction), or one reduction per tap when they are many.
 """
 
 from __future__ import annotations
@@ -116,39 +117,63 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     return dx.reshape((g.shape[0], G * cin_g, *geom.in_spatial)).astype(g.dtype)
 
 
+#: The weight gradient sums this many products per output at most in ONE pass
+#: (:func:`_weight_grad`); more are computed a tap at a time.
+VARIADIC_TERMS = 72
+
+
 def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                  precision: Precision = None) -> jax.Array:
-    """dw = B_w^T(g; x): one reduction over batch and positions per tap -> (C_out, C_in/G, *k)."""
+    """dw = B_w^T(g; x): ``dw[g, o, i, j] = sum_{n, p} x_j[n, g, i, p] * g[n, g, o, p]``.
+
+    Up to :data:`VARIADIC_TERMS` taps times input channels per group, the
+    ``T * C_in/G`` products are the operands of one variadic ``lax.reduce``, which
+    XLA computes in one loop that reads ``x`` and ``g`` once (each product is
+    fused into it). Measured against one reduction per tap (each reading the
+    whole cotangent): depthwise 3x3 C=128 56x56 N=8 4.7 against 10.7 ms, 32
+    groups of 2 channels 3.5 against 32, LeNet's conv1 (1 -> 20, 5x5) at batch
+    500 11.7 against 16.0 (im2col 14.0); 32 groups of 32 channels (288 terms)
+    61 against 19, so larger sums still take a reduction (an ``einsum``) per tap.
+    """
     G = geom.groups
     c_out = g.shape[1]
     cin_g = x.shape[1] // G
     acc = acc_dtype(x.dtype)
-    if cin_g == 1 and c_out == G:  # depthwise: per channel, on the unsplit (N, C, *S) arrays
-        xp = pad_spatial(x, pads(geom), 2).astype(acc)
-        red = (0, *range(2, 2 + geom.ndim))  # (measured 20% faster than the 5-d split form)
-        cols = [jnp.sum(tap_slice(xp, geom, j, 2) * g.astype(acc), axis=red) for j in taps(geom)]
-        return jnp.stack(cols, axis=-1).reshape((c_out, 1, *geom.kernel)).astype(x.dtype)
     xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
     gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
-    cols = [jnp.einsum("ngi...,ngo...->goi", tap_slice(xp, geom, j, 3), gg, precision=precision)
-            for j in taps(geom)]
-    dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
+    if math.prod(geom.kernel) * cin_g <= VARIADIC_TERMS:
+        prods: list[jax.Array] = []
+        for j in taps(geom):
+            xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
+            prods.extend(xj[:, :, i:i + 1] * gg for i in range(cin_g))
+        sums = lax.reduce(prods, [jnp.zeros((), acc)] * len(prods),
+                          lambda a, b: [p + q for p, q in zip(a, b)],
+                          (0, *range(3, 3 + geom.ndim)))  # each (G,O/G)
+        dw = jnp.stack(sums, axis=-1).reshape((G, c_out // G, -1, cin_g))  # (G,O/G,T,C/G)
+        dw = jnp.swapaxes(dw, 2, 3)
+    else:
+        cols = [jnp.einsum("ngi...,ngo...->goi", tap_slice(xp, geom, j, 3), gg,
+                           precision=precision) for j in taps(geom)]
+        dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
     return dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------
-# The weight gradient in chunks of samples. Its prod(k) reductions each read
-# the whole input and the whole cotangent: on a CPU whose caches hold a few
-# samples but not the batch, that is prod(k) trips to memory. Summed over
-# chunks small enough to stay in cache (a loop), depthwise 3x3 C=128 56x56
-# N=8 takes 8-13 ms instead of 40-44 on the 2-core benchmark machine. The
-# forward and the input gradient are single fused loops over their output,
-# which read each input element from cache already: chunking them measured
-# slower (the loop's overhead), so they run whole.
+# Chunks of samples. The forward and the input gradient are single fused loops
+# over their output, which read each input element from cache already: chunking
+# them measured slower (the loop's overhead), so grouped ones run whole; the
+# ungrouped forward runs in chunks for another reason (see :func:`forward`).
+# The weight gradient sums over the batch, chunk by chunk: its one pass
+# (:func:`_weight_grad`) per chunk of :data:`WEIGHT_GRAD_CHUNK_ELEMENTS`, two
+# chunks per loop iteration (:func:`sum_chunks`), bounds the products in flight
+# (depthwise 3x3 C=128 56x56 N=8: 4.7 ms, whole batch 4.9, chunks of 1 MiB
+# elements one at a time 6.0; LeNet's conv1 at batch 500: 11.7 against 12.2).
 # --------------------------------------------------------------------------
 
-#: Elements of one chunk's input plus output (4 MiB in float32).
+#: Elements of one chunk's input plus output in the ungrouped forward (4 MiB in float32).
 CHUNK_ELEMENTS = 1 << 20
+#: The same for the weight gradient (16 MiB in float32).
+WEIGHT_GRAD_CHUNK_ELEMENTS = 1 << 22
 
 
 def _per_sample(geom: ConvGeometry, c_in: int, c_out: int) -> int:
@@ -177,12 +202,11 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
-    """dw = B_w^T(g; x): per tap a reduction over samples and positions, summed over chunks.
+    """dw = B_w^T(g; x): the products of every tap summed over samples and positions.
 
-    One chunk at a time: its ``prod(k)`` passes over the chunk are what the
-    cache must hold (depthwise 3x3 C=128 56x56 N=8: 12.3 ms against 15-17
-    with two chunks at once).
+    One pass over ``x`` and ``g`` (:func:`_weight_grad`) per chunk of samples
+    (:data:`WEIGHT_GRAD_CHUNK_ELEMENTS`), the chunks' sums added -> ``(C_out, C_in/G, *k)``.
     """
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
                       per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
-                      budget=CHUNK_ELEMENTS, acc=acc_dtype(x.dtype), at_once=1)
+                      budget=WEIGHT_GRAD_CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))
