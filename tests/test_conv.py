@@ -162,6 +162,33 @@ def test_check_grads_order2(name):
                     modes=["rev"])
 
 
+@pytest.mark.parametrize("name,terms", [("2d_groups2_s3", None), ("1d_depthwise_x2", None),
+                                        ("3d_plain", None), ("2d_plain", 0)])
+def test_direct_bias_gradient_in_the_weight_gradient_pass(monkeypatch, name, terms):
+    """With a bias, direct returns dw and db from one pass (weight_and_bias_grad, its own
+    custom_vjp map); values, gradients and second order against the reference in float64.
+    terms=0: direct's per-tap form (VARIADIC_TERMS exceeded), db summed beside it."""
+    from jaxconv._src.algorithms import direct
+
+    if terms is not None:
+        monkeypatch.setattr(direct, "VARIADIC_TERMS", terms)
+    calls = []
+    joint = direct.weight_and_bias_grad
+    monkeypatch.setattr(direct, "weight_and_bias_grad",
+                        lambda *a, **k: calls.append(1) or joint(*a, **k))
+    case = SWEEP[name]
+    with jax.enable_x64(True):
+        x, w, b, kg = _arrays(case, jnp.float64)
+        f = partial(jaxconv.conv, flip=case["flip"], method="direct", **case["kw"])
+        y, grads = jax.jit(_value_and_grads(f, kg))(x, w, b)
+        assert calls, "the bias gradient did not come from direct's joint pass"
+        y_ref, grads_ref = _value_and_grads(_theirs(case), kg)(x, w, b)
+        _close(y, y_ref, 1e-12, "forward")
+        for arg, g, g_ref in zip("xwb", grads, grads_ref):
+            _close(g, g_ref, 1e-12, f"d{arg}")
+        check_grads(jax.jit(f), (x, w, b), order=2, modes=["rev"])
+
+
 def test_second_order_runs_hand_derived_rules():
     """grad of grad equals the reference's grad of grad (reverse over reverse)."""
     case = SWEEP["2d_perdim"]

@@ -83,14 +83,19 @@ def _bias_grad(g, b):
 # dx = W^T g = B_x^T(g; w), a transposed convolution of the cotangent.
 # It is linear in w for fixed x: y = X w, so dw = X^T g = B_w^T(g; x), the
 # correlation of x with g. b is broadcast over batch and positions, so db
-# is g summed over those axes. (Under jit, an unused dx -- a first layer fed
-# with data -- is dead code and XLA removes it.) The residuals are the inputs
-# only (never an algorithm's patches or spectra); b (C_out values) only marks
-# whether a bias cotangent is due.
+# is g summed over those axes; an algorithm that can sum it in the same pass
+# as dw (``weight_and_bias_grad``) does (_conv_weight_bias_map). (Under jit,
+# an unused dx -- a first layer fed with data -- is dead code and XLA removes
+# it.) The residuals are the inputs only (never an algorithm's patches or
+# spectra); b (C_out values) only marks whether a bias cotangent is due.
 @backward_rule(_conv_map)
 def _conv_bwd(cfg, res, g):
     x, w, b = res
-    return _conv_transpose_map(cfg, g, w, None), _conv_weight_map(cfg, x, g), _bias_grad(g, b)
+    dx = _conv_transpose_map(cfg, g, w, None)
+    if b is not None and hasattr(algorithm(cfg.plan.weight_grad), "weight_and_bias_grad"):
+        dw, db = _conv_weight_bias_map(cfg, x, g)
+        return dx, dw, db.astype(b.dtype)
+    return dx, _conv_weight_map(cfg, x, g), _bias_grad(g, b)
 
 
 # x = B_x^T(y; w) + b. Linear in y with matrix W^T, so dy = (W^T)^T h = W h =
@@ -114,6 +119,25 @@ def _conv_weight_map(cfg, x, y):
 def _conv_weight_bwd(cfg, res, h):
     x, y = res
     return _conv_transpose_map(cfg, y, h, None), _conv_map(cfg, x, h, None)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _conv_weight_bias_map(cfg, x, y):
+    mod = algorithm(cfg.plan.weight_grad)
+    out: tuple[jax.Array, jax.Array] = mod.weight_and_bias_grad(cfg.geom, x, y,
+                                                                precision=cfg.precision)
+    return out
+
+
+# (dw, db) = (B_w^T(y; x), sum of y per channel): the weight map's rule for h_w,
+# and db is linear in y with the broadcast over batch and positions as its transpose,
+# so d/dy gains h_b broadcast; d/dx is the weight map's alone.
+@backward_rule(_conv_weight_bias_map)
+def _conv_weight_bias_bwd(cfg, res, hs):
+    x, y = res
+    h_w, h_b = hs
+    dy = _add_bias(_conv_map(cfg, x, h_w, None), h_b)
+    return _conv_transpose_map(cfg, y, h_w, None), dy
 
 
 # --------------------------------------------------------------------------

@@ -8,10 +8,13 @@ convolution ``y = B(x, w)`` on channels-first arrays:
 * ``input_grad(geom, g, w, *, precision=None)``   -- ``B_x^T(g; w)``
 * ``weight_grad(geom, x, g, *, precision=None)``  -- ``B_w^T(g; x)``
 
-They are plain JAX (no custom rules): ``conv.py`` wraps them in custom_vjp
-maps. All three are defined by one index relation: input position
-``t = p*stride + j*dilation - lo`` for output position ``p < O`` and tap
-``j < k``; the ``hi`` padding follows from ``D`` and ``O`` (:func:`pads`).
+An algorithm may also define ``weight_and_bias_grad(geom, x, g, *,
+precision=None)`` -> ``(B_w^T(g; x), g summed per channel)`` when it sums the
+bias gradient in the same pass (``direct``): a convolution with a bias then
+takes both from it. They are plain JAX (no custom rules): ``conv.py`` wraps
+them in custom_vjp maps. All three are defined by one index relation: input
+position ``t = p*stride + j*dilation - lo`` for output position ``p < O`` and
+tap ``j < k``; the ``hi`` padding follows from ``D`` and ``O`` (:func:`pads`).
 
 This package module holds the small helpers the algorithms share.
 """
@@ -214,26 +217,34 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
     return lax.fori_loop(0, iters, body, buf).reshape((n, *out.shape[1:]))
 
 
-def sum_chunks(fn: Callable[[jax.Array, jax.Array], jax.Array], a: jax.Array, b: jax.Array, *,
-               per_sample: int, budget: int, acc: Any, at_once: int | None = None) -> jax.Array:
+def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.Array, *,
+               per_sample: int, budget: int, acc: Any, at_once: int | None = None) -> Any:
     """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
     (sized and looped as in :func:`map_chunks`, ``at_once`` chunks an iteration, default
-    :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype."""
+    :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype.
+    ``fn`` may return a tuple of arrays (each is summed)."""
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, budget)
+
+    def cast(tree: Any, dtype: Any) -> Any:
+        return jax.tree.map(lambda v: v.astype(dtype), tree)
+
+    def add(s: Any, t: Any) -> Any:
+        return jax.tree.map(operator.add, s, t)
+
     if nc == n:
         return fn(a, b)
     ca, cb = _chunked(a, nc), _chunked(b, nc)
     iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
     if iters == 1:
-        parts = [fn(ca[:, i], cb[:, i]).astype(acc) for i in range(k)]
-        return functools.reduce(operator.add, parts).astype(a.dtype)
+        parts = [cast(fn(ca[:, i], cb[:, i]), acc) for i in range(k)]
+        return cast(functools.reduce(add, parts), a.dtype)
 
-    def body(i: jax.Array, total: jax.Array) -> jax.Array:
-        parts = [fn(_chunk(ca, i * k + j), _chunk(cb, i * k + j)).astype(acc) for j in range(k)]
-        return functools.reduce(operator.add, parts, total)
+    def body(i: jax.Array, total: Any) -> Any:
+        parts = [cast(fn(_chunk(ca, i * k + j), _chunk(cb, i * k + j)), acc) for j in range(k)]
+        return functools.reduce(add, parts, total)
 
-    shape = jax.eval_shape(fn, a[:nc], b[:nc]).shape
-    total = _zeros_varying_like(shape, acc, a)
-    return lax.fori_loop(0, iters, body, total).astype(a.dtype)
+    shapes = jax.eval_shape(fn, a[:nc], b[:nc])
+    total = jax.tree.map(lambda sd: _zeros_varying_like(sd.shape, acc, a), shapes)
+    return cast(lax.fori_loop(0, iters, body, total), a.dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -123,7 +124,7 @@ VARIADIC_TERMS = 72
 
 
 def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
-                 precision: Precision = None) -> jax.Array:
+                 precision: Precision = None, bias: bool = False) -> Any:
     """dw = B_w^T(g; x): ``dw[g, o, i, j] = sum_{n, p} x_j[n, g, i, p] * g[n, g, o, p]``.
 
     Up to :data:`VARIADIC_TERMS` taps times input channels per group, the
@@ -147,8 +148,9 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     acc = acc_dtype(x.dtype)
     xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
     gg = _split(g, G).astype(acc)  # (N,G,O/G,*O)
+    db = None
     if math.prod(geom.kernel) * cin_g <= VARIADIC_TERMS:
-        prods: list[jax.Array] = []
+        prods: list[jax.Array] = [gg] if bias else []
         for j in taps(geom):
             xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
             prods.extend(xj[:, :, i:i + 1] * gg for i in range(cin_g))
@@ -158,13 +160,18 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
         sums = lax.reduce(prods, [jnp.zeros((), acc)] * len(prods),
                           lambda a, b: [p + q for p, q in zip(a, b)],
                           tuple(range(3, 3 + geom.ndim)))  # each (N,G,O/G)
+        if bias:  # summed over the batch apart: each a gradient's own all-reduce when sharded
+            db, sums = jnp.sum(sums[0], axis=0), sums[1:]
         dw = jnp.sum(jnp.stack(sums, axis=-1), axis=0)  # (G,O/G,T*C/G)
         dw = jnp.swapaxes(dw.reshape((G, c_out // G, -1, cin_g)), 2, 3)  # (G,O/G,C/G,T)
     else:
         cols = [jnp.einsum("ngi...,ngo...->goi", tap_slice(xp, geom, j, 3), gg,
                            precision=precision) for j in taps(geom)]
         dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
-    return dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)
+        if bias:
+            db = jnp.sum(gg, axis=(0, *range(3, 3 + geom.ndim)))
+    dw = dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)
+    return dw if db is None else (dw, db.reshape((c_out,)).astype(x.dtype))
 
 
 # --------------------------------------------------------------------------
@@ -219,3 +226,19 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
                       per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
                       budget=WEIGHT_GRAD_CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))
+
+
+def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                         precision: Precision = None) -> tuple[jax.Array, jax.Array]:
+    """``(dw, db)``: :func:`weight_grad` and ``g`` summed per channel, in the same pass.
+
+    A bias gradient summed apart reads ``g`` once more, and as ``g``'s second
+    consumer keeps XLA from fusing ``g``'s producer (in LeNet, the max-pool's
+    backward) into the weight gradient's pass: LeNet step 22.0 against 21.1 ms
+    at batch 128, 93.8 against 90.9 at 500 (A/B in one process).
+    """
+    out: tuple[jax.Array, jax.Array] = sum_chunks(
+        lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision, bias=True), x, g,
+        per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
+        budget=WEIGHT_GRAD_CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))
+    return out
