@@ -158,7 +158,18 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     assert chunk_size(6, per, direct.WEIGHT_GRAD_CHUNK_ELEMENTS) == samples
     loop = {1: (3, 2), 2: (3, 1), 3: (1, 2)}[samples]
     assert _loop_shape(6, samples, per, direct.WEIGHT_GRAD_CHUNK_ELEMENTS) == loop
+    _all_maps.clear_cache()  # the same geometry and shapes: recompile with this budget
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
+    # direct's weight and bias gradients together (a tuple summed over the chunks)
+    with jax.enable_x64(True):
+        kx, kg = jax.random.split(jax.random.PRNGKey(5))
+        x = jax.random.normal(kx, (6, case["cin"], *geom.in_spatial), jnp.float64)
+        g = jax.random.normal(kg, (6, case["cout"], *geom.out_spatial), jnp.float64)
+        w = jnp.zeros((case["cout"], case["cin"] // geom.groups, *geom.kernel), jnp.float64)
+        dw, db = jax.jit(lambda x, g: direct.weight_and_bias_grad(geom, x, g))(x, g)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        np.testing.assert_allclose(np.asarray(dw), np.asarray(vjp(g)[1]), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(np.asarray(db), np.asarray(g.sum(axis=(0, 2, 3))), rtol=1e-10)
 
 
 @pytest.mark.parametrize("terms", [0, 1 << 30])

@@ -234,8 +234,8 @@ def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
 
     A bias gradient summed apart reads ``g`` once more, and as ``g``'s second
     consumer keeps XLA from fusing ``g``'s producer (in LeNet, the max-pool's
-    backward) into the weight gradient's pass: LeNet step 22.0 against 21.1 ms
-    at batch 128, 93.8 against 90.9 at 500 (A/B in one process).
+    backward) into the weight gradient's pass: LeNet step 23.8 against 22.9 ms
+    at batch 128, 92.1 against 89.7 at 500 (A/B in one process).
     """
     out: tuple[jax.Array, jax.Array] = sum_chunks(
         lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision, bias=True), x, g,
