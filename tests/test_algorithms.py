@@ -40,12 +40,18 @@ def _all_maps(geom, x, w, g):
     return (y, dx, dw), got
 
 
+def _arrays64(geom, n, c_in, c_out, seed):
+    """x, w and a cotangent g for the geometry, float64 (call under enable_x64)."""
+    kx, kw, kg = jax.random.split(jax.random.PRNGKey(seed), 3)
+    x = jax.random.normal(kx, (n, c_in, *geom.in_spatial), jnp.float64)
+    w = jax.random.normal(kw, (c_out, c_in // geom.groups, *geom.kernel), jnp.float64)
+    g = jax.random.normal(kg, (n, c_out, *geom.out_spatial), jnp.float64)
+    return x, w, g
+
+
 def _check_geometry(geom, n, c_in, c_out, seed=0):
     with jax.enable_x64(True):
-        kx, kw, kg = jax.random.split(jax.random.PRNGKey(seed), 3)
-        x = jax.random.normal(kx, (n, c_in, *geom.in_spatial), jnp.float64)
-        w = jax.random.normal(kw, (c_out, c_in // geom.groups, *geom.kernel), jnp.float64)
-        g = jax.random.normal(kg, (n, c_out, *geom.out_spatial), jnp.float64)
+        x, w, g = _arrays64(geom, n, c_in, c_out, seed)
         want, got = _all_maps(geom, x, w, g)
         assert set(got) == set(NAMES)
         for name, maps in got.items():
@@ -162,10 +168,7 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     _check_geometry(geom, 6, case["cin"], case["cout"], seed=2)
     # direct's weight and bias gradients together (a tuple summed over the chunks)
     with jax.enable_x64(True):
-        kx, kg = jax.random.split(jax.random.PRNGKey(5))
-        x = jax.random.normal(kx, (6, case["cin"], *geom.in_spatial), jnp.float64)
-        g = jax.random.normal(kg, (6, case["cout"], *geom.out_spatial), jnp.float64)
-        w = jnp.zeros((case["cout"], case["cin"] // geom.groups, *geom.kernel), jnp.float64)
+        x, w, g = _arrays64(geom, 6, case["cin"], case["cout"], seed=5)
         dw, db = jax.jit(lambda x, g: direct.weight_and_bias_grad(geom, x, g))(x, g)
         _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
         np.testing.assert_allclose(np.asarray(dw), np.asarray(vjp(g)[1]), rtol=1e-10, atol=1e-10)
@@ -184,11 +187,7 @@ def test_direct_weight_grad_one_pass_and_per_tap(monkeypatch, terms):
         case = SWEEP[name]
         geom = _conv_geom(case)
         with jax.enable_x64(True):
-            kx, kw, kg = jax.random.split(jax.random.PRNGKey(4), 3)
-            x = jax.random.normal(kx, (case["n"], case["cin"], *geom.in_spatial), jnp.float64)
-            w = jax.random.normal(kw, (case["cout"], case["cin"] // geom.groups, *geom.kernel),
-                                  jnp.float64)
-            g = jax.random.normal(kg, (case["n"], case["cout"], *geom.out_spatial), jnp.float64)
+            x, w, g = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=4)
             _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
             # traced here, after the monkeypatch (no cached compile of another test)
             got = jax.jit(lambda x, g, geom=geom: direct.weight_grad(geom, x, g))(x, g)

@@ -129,9 +129,11 @@ def _conv_weight_bias_map(cfg, x, y):
     return out
 
 
-# (dw, db) = (B_w^T(y; x), sum of y per channel): the weight map's rule for h_w,
-# and db is linear in y with the broadcast over batch and positions as its transpose,
-# so d/dy gains h_b broadcast; d/dx is the weight map's alone.
+# (dw, db) = (B_w^T(y; x), S y) with S the sum over batch and positions per channel.
+# For cotangents (h_w, h_b): <dw, h_w> + <db, h_b> = <y, B(x, h_w)> + <y, S^T h_b>,
+# where S^T broadcasts h_b over batch and positions, so d/dy = B(x, h_w) + S^T h_b
+# (the bias broadcast of _add_bias). db does not depend on x, so d/dx is the weight
+# map's alone: <y, B(x, h_w)> = <B_x^T(y; h_w), x>, a transposed convolution.
 @backward_rule(_conv_weight_bias_map)
 def _conv_weight_bias_bwd(cfg, res, hs):
     x, y = res

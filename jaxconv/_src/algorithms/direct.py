@@ -26,7 +26,7 @@ from jax import lax
 from jax.typing import DTypeLike
 
 from .. import algorithms
-from .._linear import acc_dtype
+from .._linear import acc_dtype, channel_sum
 from ..geometry import ConvGeometry
 from . import crop_spatial, pad_spatial, pads, place_tap, sum_chunks, tap_slice, taps, transposed
 
@@ -169,7 +169,7 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                            precision=precision) for j in taps(geom)]
         dw = jnp.stack(cols, axis=-1)  # (G,O/G,C/G,T)
         if bias:
-            db = jnp.sum(gg, axis=(0, *range(3, 3 + geom.ndim)))
+            db = channel_sum(g, x.dtype)
     dw = dw.reshape((c_out, cin_g, *geom.kernel)).astype(x.dtype)
     return dw if db is None else (dw, db.reshape((c_out,)).astype(x.dtype))
 
@@ -231,6 +231,9 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
 def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                          precision: Precision = None) -> tuple[jax.Array, jax.Array]:
     """``(dw, db)``: :func:`weight_grad` and ``g`` summed per channel, in the same pass.
+
+    ``x``: ``(N, C_in, *D)``, ``g``: ``(N, C_out, *O)`` -> ``dw``: ``(C_out, C_in/G, *k)``,
+    ``db``: ``(C_out,)``, both in ``x``'s dtype.
 
     A bias gradient summed apart reads ``g`` once more, and as ``g``'s second
     consumer keeps XLA from fusing ``g``'s producer (in LeNet, the max-pool's
