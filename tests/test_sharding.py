@@ -261,9 +261,13 @@ def test_checkpoints_move_between_device_counts(figures):
 
 
 def test_custom_vjp_ops_under_shard_map(figures):
+    # the reference runs op by op and the shard_map version jitted, per device: float32
+    # sums in another order. The gradients get the tolerance every float32 gradient
+    # check of this suite has (test_conv); the reference's own float32 error here is
+    # about 2e-5 of dx's scale (against the same network in float64)
     assert figures["shard_map_fwd_diff"] <= 1e-6
-    assert figures["shard_map_dx_diff"] <= 1e-5 * max(1.0, figures["shard_map_dx_scale"])
-    assert figures["shard_map_dw_diff"] <= 1e-5 * max(1.0, figures["shard_map_dw_scale"])
+    assert figures["shard_map_dx_diff"] <= 1e-4 * max(1.0, figures["shard_map_dx_scale"])
+    assert figures["shard_map_dw_diff"] <= 1e-4 * max(1.0, figures["shard_map_dw_scale"])
 
 
 def _only_gradient_all_reduces(collectives, shapes):
