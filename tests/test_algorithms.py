@@ -205,3 +205,38 @@ def test_im2col_weight_grad_with_padded_width(groups):
     geom = _conv_geom(dict(n=2, cin=4, cout=20, D=(7, 6), k=(3, 2),
                            kw=dict(stride=1, padding=1, dilation=1, groups=groups)))
     _check_geometry(geom, 2, 4, 20, seed=3)
+
+
+@pytest.mark.parametrize("split_k", [1, 1 << 30])
+def test_im2col_products_per_row_of_taps(monkeypatch, split_k):
+    """im2col's forward and weight gradient run one product per row of taps when a row
+    reads ROW_SPLIT_K patch rows or more, one product otherwise: both forms agree with the
+    reference (per-dim stride and dilation; groups; 3-D, whose rows are k0*k1)."""
+    from jaxconv._src.algorithms import im2col
+
+    monkeypatch.setattr(im2col, "ROW_SPLIT_K", split_k)
+    for name, rows in (("2d_perdim", 3), ("2d_groups2_s3", 3), ("3d_mixed", 6)):
+        case = SWEEP[name]
+        geom = _conv_geom(case)
+        cin_g = case["cin"] // case["kw"]["groups"]
+        assert len(im2col._tap_rows(geom, cin_g)) == (rows if split_k == 1 else 1)
+        with jax.enable_x64(True):
+            x, w, g = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=5)
+            y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+            # traced here, after the monkeypatch (no cached compile of another test)
+            got_y, got_dw = jax.jit(lambda x, w, g, geom=geom: (
+                im2col.forward(geom, x, w), im2col.weight_grad(geom, x, g)))(x, w, g)
+            for a, b in ((got_y, y), (got_dw, vjp(g)[1])):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
+
+
+def test_im2col_splits_rows_with_many_channels():
+    """At the default ROW_SPLIT_K a 3x3 kernel over 64 channels (192 patch rows a row of
+    taps) runs per row, and agrees with the reference."""
+    from jaxconv._src.algorithms import im2col
+
+    geom = _conv_geom(dict(n=1, cin=64, cout=4, D=(5, 4), k=(3, 3),
+                           kw=dict(stride=1, padding=1, dilation=1, groups=1)))
+    assert len(im2col._tap_rows(geom, 64)) == 3
+    assert len(im2col._tap_rows(geom, 16)) == 1
+    _check_geometry(geom, 1, 64, 4, seed=6)

@@ -16,6 +16,11 @@ group:
 ``M = N * prod(O)`` rows make the products large, which is where XLA's CPU
 matrix multiplication (up to twice as fast per flop as its CPU
 convolution) pays. Groups are a batch dimension of the product.
+
+When a row of taps (the ``k[-1]`` taps that differ only in their last index)
+reads many channels, the forward and the weight gradient build ``P^T`` and
+multiply it one row at a time (:data:`ROW_SPLIT_K`): each product's operand is
+then a fraction of the patch matrix, read back while it is still in cache.
 """
 
 from __future__ import annotations
@@ -83,13 +88,41 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
     return None
 
 
-def _patches_kmajor(geom: ConvGeometry, x: jax.Array) -> jax.Array:
-    """``(N, C, *D)`` -> ``(G, T, C/G, N, *O)``: the patch matrix transposed (taps and
-    channels as rows, the ``M = N * prod(O)`` positions as the long minor axis)."""
-    c = x.shape[1]
+#: The forward and the weight gradient run one product per row of taps (see
+#: :func:`_tap_rows`) when a row has at least this many patch-matrix rows per group
+#: (``k[-1] * C_in/G``); fewer, one product of the whole matrix. Per map, ms, whole
+#: -> per row, forward / weight gradient: 3x3 64->64 56x56 N=8 (192 per row) 22.5 /
+#: 20.4 -> 16.8 / 15.5; the transposed-convolution case's 4x4 64-channel geometry
+#: (256) 21.4 / 19.1 -> 17.3 / 16.6; but 7x7 stride 2 from 3 channels (21) 14.0 /
+#: 14.6 -> 14.5 / 17.1 and LeNet's conv2 (100) 5.0 / 6.4 -> 6.0 / 6.6 (small
+#: products run further below XLA's matmul rate). LeNet step: unchanged.
+ROW_SPLIT_K = 128
+
+
+def _tap_rows(geom: ConvGeometry, cin_g: int) -> list[list[tuple[int, ...]]]:
+    """The taps in the groups the products run over: rows of the ``k[-1]`` taps that
+    share their leading indices (C order) when a row has :data:`ROW_SPLIT_K` patch rows
+    or more, else all taps in one group."""
+    every = list(taps(geom))
+    k_last = geom.kernel[-1]
+    if k_last * cin_g < ROW_SPLIT_K:
+        return [every]
+    return [every[i:i + k_last] for i in range(0, len(every), k_last)]
+
+
+def _padded(geom: ConvGeometry, x: jax.Array) -> jax.Array:
+    """``(N, C, *D)`` -> ``(C, N, *Dp)``: channels first, padded."""
+    return pad_spatial(jnp.swapaxes(x, 0, 1), pads(geom), 2)
+
+
+def _patches_kmajor(geom: ConvGeometry, xp: jax.Array,
+                    tap_list: list[tuple[int, ...]]) -> jax.Array:
+    """Padded ``(C, N, *Dp)`` -> ``(G, R, C/G, N, *O)`` for ``R`` taps: those taps' rows
+    of the patch matrix transposed (taps and channels as rows, the ``M = N * prod(O)``
+    positions as the long minor axis)."""
+    c = xp.shape[0]
     G = geom.groups
-    xp = pad_spatial(jnp.swapaxes(x, 0, 1), pads(geom), 2)  # (C, N, *Dp)
-    cols = jnp.stack([tap_slice(xp, geom, j, 2) for j in taps(geom)], axis=0)  # (T,C,N,*O)
+    cols = jnp.stack([tap_slice(xp, geom, j, 2) for j in tap_list], axis=0)  # (R,C,N,*O)
     cols = cols.reshape((cols.shape[0], G, c // G, *cols.shape[2:]))
     return jnp.swapaxes(cols, 0, 1)
 
@@ -105,13 +138,19 @@ def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     and 3x3 64->64, see the benchmarks).
     """
     G = geom.groups
-    pt = _patches_kmajor(geom, x)  # (G,T,C/G,N,*O)
+    xp = _padded(geom, x)
     c_out, cin_g = w.shape[:2]
     wm = jnp.swapaxes(w.reshape((G, c_out // G, cin_g, -1)), 2, 3)  # (G,O/G,T,C/G)
-    y = lax.dot_general(
-        wm, pt, (((2, 3), (1, 2)), ((0,), (0,))),
-        precision=precision, preferred_element_type=acc_dtype(x.dtype),
-    )  # (G, O/G, N, *O)
+    parts = []
+    t0 = 0
+    for row in _tap_rows(geom, cin_g):  # one product per group of taps, summed
+        parts.append(lax.dot_general(
+            wm[:, :, t0:t0 + len(row)], _patches_kmajor(geom, xp, row),  # (G,R,C/G,N,*O)
+            (((2, 3), (1, 2)), ((0,), (0,))),
+            precision=precision, preferred_element_type=acc_dtype(x.dtype),
+        ))  # (G, O/G, N, *O)
+        t0 += len(row)
+    y = functools.reduce(operator.add, parts)
     return jnp.swapaxes(y.reshape((c_out, *y.shape[2:])), 0, 1).astype(x.dtype)
 
 
@@ -145,7 +184,7 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     """
     G = geom.groups
     nd = geom.ndim
-    pt = _patches_kmajor(geom, x)  # (G,T,C/G,N,*O)
+    xp = _padded(geom, x)
     c_out = g.shape[1]
     gl = channels_last(g)
     cout_g = c_out // G
@@ -153,10 +192,14 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     wide = _padded_width(cout_g)
     if wide != cout_g:
         gl = jnp.pad(gl, [(0, 0)] * (gl.ndim - 1) + [(0, wide - cout_g)])
-    dw = lax.dot_general(
-        pt, gl, ((tuple(range(3, nd + 4)), tuple(range(nd + 1))), ((0,), (nd + 1,))),
-        precision=precision, preferred_element_type=acc_dtype(x.dtype),
-    )[..., :cout_g]  # (G, T, C/G, O/G)
+    dw = jnp.concatenate([  # one product per group of taps
+        lax.dot_general(
+            _patches_kmajor(geom, xp, row), gl,  # (G,R,C/G,N,*O) x (N,*O,G,O/G)
+            ((tuple(range(3, nd + 4)), tuple(range(nd + 1))), ((0,), (nd + 1,))),
+            precision=precision, preferred_element_type=acc_dtype(x.dtype),
+        )[..., :cout_g]
+        for row in _tap_rows(geom, x.shape[1] // G)
+    ], axis=1)  # (G, T, C/G, O/G)
     dw = jnp.transpose(dw, (0, 3, 2, 1)).reshape((c_out, x.shape[1] // G, *geom.kernel))
     return dw.astype(x.dtype)
 
