@@ -230,6 +230,43 @@ def test_im2col_products_per_row_of_taps(monkeypatch, split_k):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("max_extent", [0.0, float("inf")])
+def test_im2col_forward_from_width_patches(monkeypatch, max_extent):
+    """im2col's forward multiplies width patches (the last dim's taps; leading taps as
+    rows of the kernel matrix, summed shifted) when every stride but the last is 1 and
+    the leading extent is at most ROWS_MAX_EXTENT times the output's, else the full
+    patch matrix: both agree with the reference (1-D; per-dim stride and dilation;
+    'full' padding; groups; 3-D), in chunks of samples too."""
+    from jaxconv._src.algorithms import im2col
+
+    monkeypatch.setattr(im2col, "ROWS_MAX_EXTENT", max_extent)
+    monkeypatch.setattr(im2col, "CHUNK_ELEMENTS", 1)  # one sample per chunk
+    monkeypatch.setattr(im2col, "INPUT_FACTOR", 0.0)
+    for name in ("1d_same_stride3_dil2", "2d_perdim", "2d_full_dil2", "1d_groups2_same_even",
+                 "3d_plain"):
+        case = SWEEP[name]
+        geom = _conv_geom(case)
+        assert im2col.rows_forward(geom) == (max_extent > 0)
+        with jax.enable_x64(True):
+            x, w, _ = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=7)
+            x = jnp.concatenate([x, 2 * x])  # at least two chunks
+            # traced here, after the monkeypatch (no cached compile of another test)
+            got = jax.jit(lambda x, w, geom=geom: im2col.forward(geom, x, w))(x, w)
+            want = ref.conv_geometry_map(geom, x, w)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10,
+                                       atol=1e-10, err_msg=name)
+
+
+def test_im2col_width_patches_only_at_leading_stride_one():
+    """A leading stride, or a leading extent over ROWS_MAX_EXTENT times the output's
+    (a kernel that fills its input), keeps the full patch matrix."""
+    from jaxconv._src.algorithms import im2col
+
+    assert im2col.rows_forward(_conv_geom(SWEEP["2d_perdim"]))  # stride (1, 2)
+    assert not im2col.rows_forward(_conv_geom(SWEEP["3d_mixed"]))  # stride (2, 1, 3)
+    assert not im2col.rows_forward(_conv_geom(SWEEP["2d_kernel_fills_input"]))  # 6 rows, 1 out
+
+
 def test_im2col_splits_rows_with_many_channels():
     """At the default ROW_SPLIT_K a 3x3 kernel over 64 channels (192 patch rows a row of
     taps) runs per row, and agrees with the reference."""

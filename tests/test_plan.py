@@ -108,6 +108,9 @@ def test_precision_is_passed_through():
 AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "direct")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
+    ((2, 64, 12, 12), (64, 64, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
+    ((2, 64, 12, 12), (64, 64, 3, 3), {"stride": 2, "padding": 1},
+     Plan("xla", "phase", "im2col")),
     ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 8, 6, 8, 8), (16, 8, 3, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),

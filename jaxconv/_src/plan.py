@@ -138,17 +138,16 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
       for the input gradient, except ``phase`` when strided onto at least
       :data:`PHASE_MIN_CHANNELS` channels. The 2-D forward is ``xla`` when the
-      output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, else
-      ``im2col`` (3-D: ``im2col``; 3x3x3 16->32 on 16x32x32, N=2: 55.6
-      against xla's 44.9 ms, but 32->64 on 8x16x16, N=4: 15.4 against 23.5): XLA's CPU convolution runs 100-200 GFLOP/s on such shapes
-      and im2col's about 85 (its patch matrix is memory-bound), but XLA falls
-      to 36 on LeNet's conv2 (20 -> 50 channels, 5x5). Measured in one run,
-      im2col against xla, ms: 3x3 64->64 56x56 N=8 21.3 / 17.3; 32->32 32x32
-      N=32 14.3 / 6.0; 256->256 14x14 N=8 13.1 / 8.7; 7x7 stride 2 3->64
-      13.7 / 9.5; the transposed case's geometry 18.1 / 14.2; LeNet conv2
-      5.0 / 11.3 (xla with 64 output channels: 6.0). An earlier run, with
-      memory-bound work about twice as fast, had im2col ahead on 3x3 64->64
-      (8.5 / 10.5). Whole fwd+bwd: the transposed
+      output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
+      im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
+      64->64 56x56 N=8, 13.7 against 19.2 ms); otherwise, and in 3-D,
+      ``im2col``. Forward, ms, xla / im2col (one run, width patches where the
+      leading strides are 1): 3x3x3 16->32 on 16x32x32, N=2 28.9 / 12.1;
+      32->32 32x32 N=32 6.7 / 7.1; 256->256 14x14 N=8 9.9 / 12.5; LeNet conv2
+      12.7 / 5.1 (XLA's CPU convolution runs 100-200 GFLOP/s on most shapes
+      but 36 there, 20 -> 50 channels, 5x5); strided, from the full patch
+      matrix: 7x7 stride 2 3->64 9.9 / 13.7.
+      Whole fwd+bwd: the transposed
       convolution 24.3 ms against 30.2 with the previous xla / phase / xla,
       7x7 stride 2 20.1 against 22.5. When each output sums at most
       :data:`DIRECT_TERMS` products (LeNet's conv1: 25) the forward is
@@ -209,7 +208,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         if few_terms:
             forward = "direct"
         else:
-            xla_fast = geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
+            xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
+                        and not _width_patches_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
         weight_grad = "direct" if few_terms else "im2col"
         return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
@@ -220,6 +220,26 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     else:
         input_grad = "xla"
     return _checked(Plan("xla", input_grad, "xla"), geom, dtype, x_shape, w_shape)
+
+
+def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+    """Whether im2col's width-patch forward beats XLA's 2-D convolution (ungrouped).
+
+    Both sides of its kernel matrix, ``k[-1] * C_in`` columns and ``prod(k[:-1]) *
+    C_out`` rows, within :data:`WIDTH_PATCHES_BAND`, where XLA's CPU convolution runs
+    below that product's rate. Forward, ms, xla / width patches (one run each,
+    interleaved): 3x3 64->64 56x56 at N=2 / 4 / 8 / 16 4.5 / 9.7 / 19.2 / 39.2 against
+    3.6 / 9.2 / 13.7 / 29.5; 28x28 N=32 17.6 / 14.5. Outside it XLA is as fast or
+    faster: 3x3 32->32 56x56 N=8 (96 x 96) 4.9 / 5.0; 16->16 64x64 N=16 3.9 / 4.9;
+    64->128 56x56 (192 x 384) 22.0 / 23.3; 128->128 28x28 N=8 9.4 / 10.6; 256->256
+    14x14 9.9 / 12.5; 5x5 16->32 32x32 (80 x 160) 4.4 / 5.5.
+    """
+    if not ALGORITHMS["im2col"].rows_forward(geom):
+        return False
+    lo, hi = WIDTH_PATCHES_BAND
+    cols = geom.kernel[-1] * c_in
+    rows = math.prod(geom.kernel[:-1]) * c_out
+    return lo <= cols <= hi and lo <= rows <= hi
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
@@ -266,6 +286,9 @@ PHASE_MIN_CHANNELS = 16
 #: XLA's CPU 2-D forward convolution keeps up with im2col's when the output
 #: channels are a multiple of this (see :func:`_cpu_rules`).
 XLA_FORWARD_CHANNELS = 16
+#: ... unless both sides of im2col's width-patch kernel matrix lie in this range
+#: (:func:`_width_patches_win`).
+WIDTH_PATCHES_BAND = (128, 256)
 
 
 # --------------------------------------------------------------------------
