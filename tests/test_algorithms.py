@@ -233,20 +233,25 @@ def test_im2col_products_per_row_of_taps(monkeypatch, split_k):
 @pytest.mark.parametrize("max_extent", [0.0, float("inf")])
 def test_im2col_forward_from_width_patches(monkeypatch, max_extent):
     """im2col's forward multiplies width patches (the last dim's taps; leading taps as
-    rows of the kernel matrix, summed shifted) when every stride but the last is 1 and
-    the leading extent is at most ROWS_MAX_EXTENT times the output's, else the full
-    patch matrix: both agree with the reference (1-D; per-dim stride and dilation;
-    'full' padding; groups; 3-D), in chunks of samples too."""
+    rows of the kernel matrix, per phase of a strided leading dim, summed shifted) where
+    rows_forward says so, else the full patch matrix: both agree with the reference
+    (1-D; per-dim stride and dilation; 'full' padding; groups; strided 2-D and 3-D;
+    leading dilation sharing a phase with the stride), in chunks of samples too."""
     from jaxconv._src.algorithms import im2col
 
     monkeypatch.setattr(im2col, "ROWS_MAX_EXTENT", max_extent)
+    monkeypatch.setattr(im2col, "ROWS_MIN_K", 0)
     monkeypatch.setattr(im2col, "CHUNK_ELEMENTS", 1)  # one sample per chunk
     monkeypatch.setattr(im2col, "INPUT_FACTOR", 0.0)
-    for name in ("1d_same_stride3_dil2", "2d_perdim", "2d_full_dil2", "1d_groups2_same_even",
-                 "3d_plain"):
-        case = SWEEP[name]
+    cases = [SWEEP[name] for name in (
+        "1d_same_stride3_dil2", "2d_perdim", "2d_full_dil2", "1d_groups2_same_even",
+        "2d_same_s2_even", "2d_groups2_s3", "3d_mixed", "3d_same_s2")]
+    cases.append(dict(n=2, cin=2, cout=3, D=(13, 7), k=(5, 2), flip=False,
+                      kw=dict(stride=(3, 1), padding=(2, 1), dilation=(2, 1), groups=1)))
+    for case in cases:
         geom = _conv_geom(case)
-        assert im2col.rows_forward(geom) == (max_extent > 0)
+        cin_g = case["cin"] // case["kw"]["groups"]
+        assert im2col.rows_forward(geom, cin_g) == (max_extent > 0)
         with jax.enable_x64(True):
             x, w, _ = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=7)
             x = jnp.concatenate([x, 2 * x])  # at least two chunks
@@ -254,17 +259,26 @@ def test_im2col_forward_from_width_patches(monkeypatch, max_extent):
             got = jax.jit(lambda x, w, geom=geom: im2col.forward(geom, x, w))(x, w)
             want = ref.conv_geometry_map(geom, x, w)
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10,
-                                       atol=1e-10, err_msg=name)
+                                       atol=1e-10, err_msg=str(case))
 
 
-def test_im2col_width_patches_only_at_leading_stride_one():
-    """A leading stride, or a leading extent over ROWS_MAX_EXTENT times the output's
-    (a kernel that fills its input), keeps the full patch matrix."""
+def test_im2col_width_patch_conditions():
+    """Width patches need ROWS_MIN_K patch rows per group and at most ROWS_MAX_EXTENT
+    times the output's rows per phase (a kernel that fills its input has more); the
+    phases of a strided leading dim hold every leading tap once, at offset q with
+    i * d = q * s + r."""
     from jaxconv._src.algorithms import im2col
 
-    assert im2col.rows_forward(_conv_geom(SWEEP["2d_perdim"]))  # stride (1, 2)
-    assert not im2col.rows_forward(_conv_geom(SWEEP["3d_mixed"]))  # stride (2, 1, 3)
-    assert not im2col.rows_forward(_conv_geom(SWEEP["2d_kernel_fills_input"]))  # 6 rows, 1 out
+    geom = _conv_geom(SWEEP["2d_same_s2_even"])  # k (4, 2), stride 2
+    assert im2col.rows_forward(geom, 16) and not im2col.rows_forward(geom, 15)
+    assert im2col._phases(geom) == {(0,): [(0, (0,)), (2, (1,))], (1,): [(1, (0,)), (3, (1,))]}
+    fills = _conv_geom(SWEEP["2d_kernel_fills_input"])  # 6 rows for 1 output row
+    assert im2col._phase_rows(fills) == (6,) and not im2col.rows_forward(fills, 1 << 10)
+    dil = _conv_geom(dict(n=1, cin=1, cout=1, D=(13, 7), k=(5, 2), flip=False,
+                          kw=dict(stride=(3, 1), padding=(2, 1), dilation=(2, 1), groups=1)))
+    # taps i = 0..4 at dilation 2, stride 3: i * d = 0, 2, 4, 6, 8 = 3q + r
+    assert im2col._phases(dil) == {(0,): [(0, (0,)), (3, (2,))], (2,): [(1, (0,)), (4, (2,))],
+                                   (1,): [(2, (1,))]}
 
 
 def test_im2col_splits_rows_with_many_channels():

@@ -110,7 +110,9 @@ AUTO_CASES = [
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((2, 64, 12, 12), (64, 64, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 64, 12, 12), (64, 64, 3, 3), {"stride": 2, "padding": 1},
-     Plan("xla", "phase", "im2col")),
+     Plan("im2col", "phase", "im2col")),
+    ((2, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
+    ((4, 64, 12, 12), (64, 64, 1, 1), {}, Plan("im2col", "im2col", "im2col")),
     ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 8, 6, 8, 8), (16, 8, 3, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),
@@ -124,7 +126,8 @@ AUTO_CASES = [
      Plan("xla", "im2col", "direct")),
     ((2, 64, 16, 16), (64, 16, 3, 3), {"groups": 4, "padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 4, 48, 48), (4, 4, 15, 15), {"padding": 7}, Plan("fft", "fft", "fft")),
-    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1}, Plan("xla", "phase", "im2col")),
+    ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1},
+     Plan("im2col", "phase", "im2col")),
 ]
 
 

@@ -140,9 +140,9 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       :data:`PHASE_MIN_CHANNELS` channels. The 2-D forward is ``xla`` when the
       output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
       im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
-      64->64 56x56 N=8, 13.7 against 19.2 ms); otherwise, and in 3-D,
-      ``im2col``. Forward, ms, xla / im2col (one run, width patches where the
-      leading strides are 1): 3x3x3 16->32 on 16x32x32, N=2 28.9 / 12.1;
+      64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64 2.2 against 4.8); otherwise, and in 3-D,
+      ``im2col``. Forward, ms, xla / im2col (one run, width patches where
+      :func:`algorithms.im2col.rows_forward` says so): 3x3x3 16->32 on 16x32x32, N=2 28.9 / 12.1;
       32->32 32x32 N=32 6.7 / 7.1; 256->256 14x14 N=8 9.9 / 12.5; LeNet conv2
       12.7 / 5.1 (XLA's CPU convolution runs 100-200 GFLOP/s on most shapes
       but 36 there, 20 -> 50 channels, 5x5); strided, from the full patch
@@ -209,7 +209,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
             forward = "direct"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
-                        and not _width_patches_win(geom, c_in, c_out))
+                        and not _width_patches_win(geom, c_in))
             forward = "xla" if xla_fast else "im2col"
         weight_grad = "direct" if few_terms else "im2col"
         return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
@@ -222,24 +222,26 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     return _checked(Plan("xla", input_grad, "xla"), geom, dtype, x_shape, w_shape)
 
 
-def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
     """Whether im2col's width-patch forward beats XLA's 2-D convolution (ungrouped).
 
-    Both sides of its kernel matrix, ``k[-1] * C_in`` columns and ``prod(k[:-1]) *
-    C_out`` rows, within :data:`WIDTH_PATCHES_BAND`, where XLA's CPU convolution runs
-    below that product's rate. Forward, ms, xla / width patches (one run each,
-    interleaved): 3x3 64->64 56x56 at N=2 / 4 / 8 / 16 4.5 / 9.7 / 19.2 / 39.2 against
-    3.6 / 9.2 / 13.7 / 29.5; 28x28 N=32 17.6 / 14.5. Outside it XLA is as fast or
-    faster: 3x3 32->32 56x56 N=8 (96 x 96) 4.9 / 5.0; 16->16 64x64 N=16 3.9 / 4.9;
-    64->128 56x56 (192 x 384) 22.0 / 23.3; 128->128 28x28 N=8 9.4 / 10.6; 256->256
-    14x14 9.9 / 12.5; 5x5 16->32 32x32 (80 x 160) 4.4 / 5.5.
+    When its width patches have ``k[-1] * C_in`` rows within
+    :data:`WIDTH_PATCHES_ROWS`. Forward, ms, xla / im2col, one sweep (3x3 padding 1
+    unless said, N scaled to about the same work, :func:`algorithms.im2col.rows_forward`
+    true in all): 16->16 56x56 (48 rows) 10.5 / 16.3; 16->32 stride 2 (48) 8.4 / 9.7;
+    32->32 56x56 (96) 19.2 / 19.4; 32->64 28x28 (96) 19.9 / 18.5; 32->64 stride 2 (96)
+    45.6 / 25.1; 48->48 (144) 20.3 / 18.5; 5x5 32->32 (160) 22.3 / 19.5; 64->64 56x56
+    / 28x28 / 14x14 (192) 19.2 / 13.9, 17.1 / 13.0 (to 128), 8.8 / 7.4; 64->128 stride
+    2 (192) 26.4 / 15.9; 4x4 stride 2 64->128 (256) 21.4 / 22.3; 5x5 64->64 (320) 43.5
+    / 34.4; 128->128 28x28 / 56x56 (384) 8.8 / 9.5, 9.9 / 9.3; 128->256 stride 2 (384)
+    13.9 / 11.5; 256->256 14x14 (768) 10.3 / 11.2; 5x5 128->128 (640) 25.6 / 30.0. A
+    1x1 kernel is one product: 64 -> 64 / 256 -> 64 / 64 -> 128 stride 2 (64 / 256 /
+    64 rows) 4.8 / 2.2, 6.6 / 3.3, 8.0 / 3.8; 32 -> 64 4.8 / 4.2; 16 -> 16 3.5 / 5.6.
     """
-    if not ALGORITHMS["im2col"].rows_forward(geom):
+    if not ALGORITHMS["im2col"].rows_forward(geom, c_in):
         return False
-    lo, hi = WIDTH_PATCHES_BAND
-    cols = geom.kernel[-1] * c_in
-    rows = math.prod(geom.kernel[:-1]) * c_out
-    return lo <= cols <= hi and lo <= rows <= hi
+    lo, hi = WIDTH_PATCHES_ROWS
+    return lo <= geom.kernel[-1] * c_in <= hi
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
@@ -286,9 +288,9 @@ PHASE_MIN_CHANNELS = 16
 #: XLA's CPU 2-D forward convolution keeps up with im2col's when the output
 #: channels are a multiple of this (see :func:`_cpu_rules`).
 XLA_FORWARD_CHANNELS = 16
-#: ... unless both sides of im2col's width-patch kernel matrix lie in this range
+#: ... unless im2col's width patches have a number of rows in this range
 #: (:func:`_width_patches_win`).
-WIDTH_PATCHES_BAND = (128, 256)
+WIDTH_PATCHES_ROWS = (64, 320)
 
 
 # --------------------------------------------------------------------------

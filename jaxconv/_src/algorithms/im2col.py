@@ -7,10 +7,10 @@ C_in/G`` input values the kernel reads, one strided slice per tap; ``W``
 group:
 
 * forward:      ``Y^T = W^T @ P^T``: ``P^T`` is built directly (channels-first
-  slices, :func:`_patches_kmajor`) so that the long ``M`` axis is minor. When
-  every stride but the last is 1, from width patches instead: the last dim's
-  taps only, every leading tap a block of rows of the kernel matrix, and the
-  blocks of the product summed shifted (:func:`_forward_rows`).
+  slices, :func:`_patches_kmajor`) so that the long ``M`` axis is minor. Or,
+  mostly, from width patches instead: the last dim's taps only, every leading
+  tap a block of rows of the kernel matrix, and the blocks of the product
+  summed shifted (:func:`_forward_rows`, :func:`rows_forward`).
 * weight_grad:  ``dW = P^T @ G`` with the same ``P^T`` and ``G`` channels-last
   (a plain row-major product, the faster layout for it, measured).
 * input_grad:   ``dP^T = W @ G^T``, then the fold: every tap's columns are put
@@ -130,10 +130,15 @@ def _patches_kmajor(geom: ConvGeometry, xp: jax.Array,
     return jnp.swapaxes(cols, 0, 1)
 
 
-#: The forward multiplies width patches (:func:`_forward_rows`) when every stride but
-#: the last is 1 and the leading dims' padded extent, where it computes every row, is
-#: at most this many times the output's (LeNet's conv2: 12 / 8 rows, 1.5).
+#: The forward multiplies width patches (:func:`_forward_rows`) when the rows it
+#: computes per phase of the leading dims (see there) are at most this many times the
+#: output's (LeNet's conv2: 12 / 8 rows, 1.5; 7x7 stride 2 padded 3: 115 / 112) ...
 ROWS_MAX_EXTENT = 2.0
+#: ... and the width patches have at least this many rows per group (``k[-1] * C_in/G``):
+#: fewer run the product far below XLA's matmul rate (7x7 stride 2 from 3 channels,
+#: 21 rows: 18.3 ms against 14.6 for the full patch matrix; 5x5 from 20 channels
+#: (LeNet's conv2), 100 rows, and 3x3x3 from 16, 48 rows, are faster, see there).
+ROWS_MIN_K = 32
 
 
 #: :func:`_forward_rows` runs chunks of up to this many times :func:`_budget` elements
@@ -145,69 +150,101 @@ ROWS_MAX_EXTENT = 2.0
 ROWS_BUDGET_FACTOR = 2
 
 
-def rows_forward(geom: ConvGeometry) -> bool:
-    """Whether :func:`forward` runs as :func:`_forward_rows` (see :data:`ROWS_MAX_EXTENT`)."""
-    if any(s != 1 for s in geom.stride[:-1]):
+def _phase_rows(geom: ConvGeometry) -> tuple[int, ...]:
+    """Rows per phase of each leading dim: ``ceil(Dp / s)`` of its padded extent ``Dp``."""
+    return tuple(-(-((O - 1) * s + d * (k - 1) + 1) // s) for O, k, s, d in
+                 zip(geom.out_spatial[:-1], geom.kernel[:-1], geom.stride[:-1],
+                     geom.dilation[:-1]))
+
+
+def _phases(geom: ConvGeometry) -> dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]]:
+    """The leading taps by phase: ``{r: [(t, q), ...]}`` for every leading tap ``t`` (C
+    order) reading input rows ``q + o`` of phase ``r`` (rows ``r, r + s, ...``) at output
+    ``o``: ``i * d = q * s + r`` per dim."""
+    out: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
+    leads = itertools.product(*(range(k) for k in geom.kernel[:-1]))
+    for t, lead in enumerate(leads):
+        qr = [divmod(i * d, s) for i, d, s in zip(lead, geom.dilation, geom.stride)]
+        out.setdefault(tuple(r for _, r in qr), []).append((t, tuple(q for q, _ in qr)))
+    return out
+
+
+def rows_forward(geom: ConvGeometry, cin_g: int) -> bool:
+    """Whether :func:`forward` runs as :func:`_forward_rows` (:data:`ROWS_MAX_EXTENT`,
+    :data:`ROWS_MIN_K`) for ``cin_g`` input channels per group."""
+    if geom.kernel[-1] * cin_g < ROWS_MIN_K:
         return False
-    lead = zip(geom.out_spatial[:-1], geom.kernel[:-1], geom.dilation[:-1])
-    extent = math.prod(O + d * (k - 1) for O, k, d in lead)
+    extent = math.prod(_phase_rows(geom))
     return extent <= ROWS_MAX_EXTENT * math.prod(geom.out_spatial[:-1])
 
 
 def _rows_elements(geom: ConvGeometry, c_in: int, c_out: int) -> int:
     """Elements :func:`_forward_rows` builds per sample: its width patches and products."""
-    lead = math.prod(O + d * (k - 1) for O, k, d in
-                     zip(geom.out_spatial[:-1], geom.kernel[:-1], geom.dilation[:-1]))
-    rows = geom.kernel[-1] * c_in + math.prod(geom.kernel[:-1]) * c_out
-    return rows * lead * geom.out_spatial[-1]
+    rows = (geom.kernel[-1] * c_in * len(_phases(geom))
+            + math.prod(geom.kernel[:-1]) * c_out)
+    return rows * math.prod(_phase_rows(geom)) * geom.out_spatial[-1]
 
 
 def _width_patches(geom: ConvGeometry, xp: jax.Array) -> jax.Array:
-    """Padded ``(C, N, *Dp)`` -> ``(G, k[-1] * C/G, N * prod(Dp[:-1]) * O[-1])``: the patch
-    matrix of the last spatial dim alone (its ``k[-1]`` taps, strided), transposed, every
-    row of the leading dims kept."""
+    """``(C, N, *R, Dp)`` -> ``(G, k[-1] * C/G, N * prod(R) * O[-1])``: the patch matrix
+    of the last spatial dim alone (its ``k[-1]`` taps, strided), transposed, every row
+    ``R`` of the leading dims kept."""
     c = xp.shape[0]
     G = geom.groups
     kl, dl, sl, ol = (geom.kernel[-1], geom.dilation[-1], geom.stride[-1],
                       geom.out_spatial[-1])
     cols = jnp.stack([lax.slice_in_dim(xp, j * dl, j * dl + (ol - 1) * sl + 1, sl,
-                                       axis=xp.ndim - 1) for j in range(kl)])  # (k,C,N,*Dp',O)
+                                       axis=xp.ndim - 1) for j in range(kl)])  # (k,C,N,*R,O)
     return jnp.swapaxes(cols.reshape((kl, G, c // G, -1)), 0, 1).reshape((G, kl * (c // G), -1))
 
 
 def _forward_rows(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
                   precision: Precision = None) -> jax.Array:
-    """y = B(x, w) from width patches, leading strides 1: (N, C_in, D) -> (N, C_out, O).
+    """y = B(x, w) from width patches: (N, C_in, D) -> (N, C_out, O).
 
-    The kernel matrix stacks all ``L = prod(k[:-1])`` leading taps' slices as rows,
+    The kernel matrix stacks the ``L = prod(k[:-1])`` leading taps' slices as rows,
     ``(L * C_out/G) x (k[-1] * C_in/G)``, and multiplies the width patches
     (:func:`_width_patches`) at every padded leading position: ``Z = W_L @ P_w``. The
     output sums, over the leading taps ``i``, the block of ``Z`` of tap ``i`` shifted by
-    ``i * dilation`` along the leading dims (one fused elementwise pass). Against the
-    full patch matrix (``prod(k)`` taps at ``prod(O)`` positions) this builds ``k[0]``
-    times fewer patches and runs one wider product, at the cost of computing
-    ``prod(O + d(k-1)) / prod(O)`` times the rows. Per map, ms, full patches (per row of
-    taps) -> width patches: 3x3 64->64 56x56 N=8 18.4 -> 14.3; LeNet's conv2 at batch
-    128 / 500 5.5 / 21.2 -> 5.0 / 16.6; 3x3x3 16->32 on 16x32x32, N=2 43.6 -> 11.4;
-    3x3 32->32 32x32 N=32 13.2 -> 7.4; 4 groups of 16, 3x3 56x56: 20.4 -> 12.0.
+    ``i * dilation`` along the leading dims (one fused elementwise pass). A strided
+    leading dim is first split into its ``s`` phases (rows ``r, r + s, ...``); each
+    phase has the taps with ``i * d = q * s + r`` (:func:`_phases`), one product each,
+    and tap ``i`` reads phase rows ``q + o``. Against the full patch matrix (``prod(k)``
+    taps at ``prod(O)`` positions) this builds ``k[0]`` times fewer patches and runs
+    one wider product, at the cost of computing every row of each phase
+    (:func:`_phase_rows`, about ``O + d(k-1)/s``) where the output has ``O``. Per map,
+    ms, full patches (per row of taps) -> width patches: 3x3 64->64 56x56 N=8 18.4 ->
+    14.3; LeNet's conv2 at batch 128 / 500 5.5 / 21.2 -> 5.0 / 16.6; 3x3x3 16->32 on
+    16x32x32, N=2 43.6 -> 11.4; 3x3 32->32 32x32 N=32 13.2 -> 7.4; 4 groups of 16, 3x3
+    56x56: 20.4 -> 12.0; strided: 4x4 stride 2 64->128 64x64 N=8 (the transposed
+    case's geometry) 17.6 -> 13.1-14.6; 3x3 stride 2 64->128 56x56 7.5 -> 6.3-7.8.
     """
     G = geom.groups
     n = x.shape[0]
-    xp = _padded(geom, x)
+    xp = _padded(geom, x)  # (C, N, *Dp)
+    rows = _phase_rows(geom)
+    lead_s = geom.stride[:-1]
+    # every leading dim padded (zeros, never read) to rows * s, so each phase has `rows`
+    cfg = [(0, 0, 0)] * 2 + [(0, q * s - D, 0) for q, s, D in zip(rows, lead_s, xp.shape[2:])]
+    xp = lax.pad(xp, jnp.zeros((), xp.dtype), [*cfg, (0, 0, 0)])
     c_out, cin_g = w.shape[:2]
     cout_g = c_out // G
     L, kl = math.prod(geom.kernel[:-1]), geom.kernel[-1]
-    wl = w.reshape((G, cout_g, cin_g, L, kl))
-    wl = jnp.transpose(wl, (0, 3, 1, 4, 2)).reshape((G, L * cout_g, kl * cin_g))
-    z = lax.dot_general(wl, _width_patches(geom, xp), (((2,), (1,)), ((0,), (0,))),
-                        precision=precision, preferred_element_type=acc_dtype(x.dtype))
-    z = z.reshape((G, L, cout_g, n, *xp.shape[2:-1], geom.out_spatial[-1]))
+    wl = jnp.transpose(w.reshape((G, cout_g, cin_g, L, kl)), (0, 3, 1, 4, 2))  # (G,L,O,k,C)
     parts = []
-    for t, lead in enumerate(itertools.product(*(range(k) for k in geom.kernel[:-1]))):
-        part = z[:, t]  # (G, O/G, N, *Dp[:-1], O[-1])
-        for d, (i, dil, O) in enumerate(zip(lead, geom.dilation, geom.out_spatial)):
-            part = lax.slice_in_dim(part, i * dil, i * dil + O, axis=3 + d)
-        parts.append(part)
+    for r, tq in _phases(geom).items():
+        xr = lax.slice(xp, (0, 0, *r, 0), xp.shape, (1, 1, *lead_s, 1))  # (C, N, *rows, Dp)
+        taps_r = [t for t, _ in tq]
+        wr = wl if taps_r == list(range(L)) else wl[:, jnp.asarray(taps_r)]
+        z = lax.dot_general(wr.reshape((G, -1, kl * cin_g)), _width_patches(geom, xr),
+                            (((2,), (1,)), ((0,), (0,))),
+                            precision=precision, preferred_element_type=acc_dtype(x.dtype))
+        z = z.reshape((G, len(tq), cout_g, n, *rows, geom.out_spatial[-1]))
+        for u, (_, q) in enumerate(tq):
+            part = z[:, u]  # (G, O/G, N, *rows, O[-1])
+            for d, (qd, O) in enumerate(zip(q, geom.out_spatial)):
+                part = lax.slice_in_dim(part, qd, qd + O, axis=3 + d)
+            parts.append(part)
     y = functools.reduce(operator.add, parts)  # (G, O/G, N, *O)
     return jnp.swapaxes(y.reshape((c_out, n, *geom.out_spatial)), 0, 1).astype(x.dtype)
 
@@ -370,12 +407,12 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w) as patches @ kernel matrix: (N, C_in, D) -> (N, C_out, O).
 
-    Width patches (:func:`_forward_rows`) when every stride but the last is 1
-    (:func:`rows_forward`), else the full patch matrix (:func:`_forward`). Large
+    Width patches (:func:`_forward_rows`) where :func:`rows_forward` says so, else the
+    full patch matrix (:func:`_forward`). Large
     batches run in chunks of samples (see :data:`CHUNK_ELEMENTS`, :func:`_budget`).
     """
     budget = _budget(geom, x.shape[0], x.shape[1])
-    if rows_forward(geom):
+    if rows_forward(geom, w.shape[1]):
         return map_chunks(lambda xc: _forward_rows(geom, xc, w, precision=precision), x,
                           per_sample=_rows_elements(geom, x.shape[1], w.shape[0]),
                           budget=ROWS_BUDGET_FACTOR * budget)
