@@ -128,6 +128,27 @@ def test_every_algorithm_on_random_geometries(drawn):
     _check_geometry(geom, 2, cin, cout, seed=1)
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_geometries())
+def test_im2col_width_patches_on_random_geometries(drawn):
+    """im2col's width-patch forward (forced on: the suite's few channels are below
+    ROWS_MIN_K) on random geometries, conv_transpose's included, against the reference."""
+    from jaxconv._src.algorithms import im2col
+
+    geom, cin, cout = drawn
+    if geom is None:
+        return
+    with pytest.MonkeyPatch.context() as mp, jax.enable_x64(True):
+        mp.setattr(im2col, "ROWS_MIN_K", 0)
+        mp.setattr(im2col, "ROWS_MAX_EXTENT", float("inf"))
+        assert im2col.rows_forward(geom, cin // geom.groups)
+        x, w, _ = _arrays64(geom, 2, cin, cout, seed=4)
+        got = jax.jit(lambda x, w: im2col.forward(geom, x, w))(x, w)
+        np.testing.assert_allclose(np.asarray(got),
+                                   np.asarray(ref.conv_geometry_map(geom, x, w)),
+                                   rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("method", NAMES)
 def test_check_grads_order2_per_method(method):
     """Second-order finite differences through the custom_vjp maps, one method for all."""
