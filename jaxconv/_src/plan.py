@@ -140,18 +140,18 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       :data:`PHASE_MIN_CHANNELS` channels. The 2-D forward is ``xla`` when the
       output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
       im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
-      64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64 2.2 against 4.8); otherwise, and in 3-D,
-      ``im2col``. Forward, ms, xla / im2col (one run, width patches where
-      :func:`algorithms.im2col.rows_forward` says so): 3x3x3 16->32 on 16x32x32, N=2 28.9 / 12.1;
-      32->32 32x32 N=32 6.7 / 7.1; 256->256 14x14 N=8 9.9 / 12.5; LeNet conv2
-      12.7 / 5.1 (XLA's CPU convolution runs 100-200 GFLOP/s on most shapes
-      but 36 there, 20 -> 50 channels, 5x5); strided, from the full patch
-      matrix: 7x7 stride 2 3->64 9.9 / 13.7.
-      Whole fwd+bwd: the transposed
-      convolution 24.3 ms against 30.2 with the previous xla / phase / xla,
-      7x7 stride 2 20.1 against 22.5. When each output sums at most
-      :data:`DIRECT_TERMS` products (LeNet's conv1: 25) the forward is
-      ``direct``, which runs over chunks of samples so that XLA cannot fuse
+      64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64, 2.2 against 4.8);
+      otherwise, and in 3-D, ``im2col``. Forward, ms, xla / im2col (one run;
+      width patches where :func:`algorithms.im2col.rows_forward` says so):
+      3x3x3 16->32 on 16x32x32, N=2 28.9 / 12.1; 32->32 32x32 N=32 6.7 / 7.1;
+      256->256 14x14 N=8 9.9 / 12.5; LeNet conv2 12.7 / 5.1 (XLA's CPU
+      convolution runs 100-200 GFLOP/s on most shapes but 36 there, 20 -> 50
+      channels, 5x5); 7x7 stride 2 3->64, from the full patch matrix (3
+      channels are too few for width patches), 9.9 / 13.7.
+      Whole fwd+bwd: the transposed convolution 24.3 ms against 30.2 with the
+      previous xla / phase / xla, 7x7 stride 2 20.1 against 22.5. When each
+      output sums at most :data:`DIRECT_TERMS` products (LeNet's conv1: 25)
+      the forward is ``direct``, which runs over chunks of samples so that XLA cannot fuse
       it into a following max-pool (conv1's forward in a LeNet step: 1.5 ms
       against 3.2 with im2col; the step 3-6% faster), and so is the weight
       gradient (one pass of fused products, :data:`algorithms.direct.VARIADIC_TERMS`:

@@ -408,8 +408,8 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     """y = B(x, w) as patches @ kernel matrix: (N, C_in, D) -> (N, C_out, O).
 
     Width patches (:func:`_forward_rows`) where :func:`rows_forward` says so, else the
-    full patch matrix (:func:`_forward`). Large
-    batches run in chunks of samples (see :data:`CHUNK_ELEMENTS`, :func:`_budget`).
+    full patch matrix (:func:`_forward`). Large batches run in chunks of samples (see
+    :data:`CHUNK_ELEMENTS`, :func:`_budget`).
     """
     budget = _budget(geom, x.shape[0], x.shape[1])
     if rows_forward(geom, w.shape[1]):
