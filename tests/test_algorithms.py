@@ -132,7 +132,8 @@ def test_every_algorithm_on_random_geometries(drawn):
 @given(_geometries())
 def test_im2col_width_patches_on_random_geometries(drawn):
     """im2col's width-patch forward (forced on: the suite's few channels are below
-    ROWS_MIN_K) on random geometries, conv_transpose's included, against the reference."""
+    ROWS_MIN_K) on random geometries, conv_transpose's included, against the reference;
+    so is the input gradient, which at stride 1 is then the transposed geometry's."""
     from jaxconv._src.algorithms import im2col
 
     geom, cin, cout = drawn
@@ -142,11 +143,13 @@ def test_im2col_width_patches_on_random_geometries(drawn):
         mp.setattr(im2col, "ROWS_MIN_K", 0)
         mp.setattr(im2col, "ROWS_MAX_EXTENT", float("inf"))
         assert im2col.rows_forward(geom, cin // geom.groups)
-        x, w, _ = _arrays64(geom, 2, cin, cout, seed=4)
-        got = jax.jit(lambda x, w: im2col.forward(geom, x, w))(x, w)
-        np.testing.assert_allclose(np.asarray(got),
-                                   np.asarray(ref.conv_geometry_map(geom, x, w)),
-                                   rtol=1e-10, atol=1e-10)
+        mp.setattr(im2col, "TRANSPOSED_MAX_ZEROS", 1.0)
+        x, w, g = _arrays64(geom, 2, cin, cout, seed=4)
+        y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        got = jax.jit(lambda x, w, g: (im2col.forward(geom, x, w),
+                                       im2col.input_grad(geom, g, w)))(x, w, g)
+        for a, b in zip(got, (y, vjp(g)[0])):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("method", NAMES)
@@ -281,6 +284,49 @@ def test_im2col_forward_from_width_patches(monkeypatch, max_extent):
             want = ref.conv_geometry_map(geom, x, w)
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10,
                                        atol=1e-10, err_msg=str(case))
+
+
+@pytest.mark.parametrize("max_zeros", [-1.0, 1.0])
+def test_im2col_input_grad_as_transposed_forward(monkeypatch, max_zeros):
+    """At stride 1 im2col's input gradient is the width-patch forward of the transposed
+    geometry where transposed_forward says so, else dP^T and the fold: both agree with
+    the reference (1-D, per-dim dilation, 'full' and asymmetric padding, groups, 3-D)."""
+    from jaxconv._src.algorithms import im2col
+
+    monkeypatch.setattr(im2col, "TRANSPOSED_MAX_ZEROS", max_zeros)
+    monkeypatch.setattr(im2col, "ROWS_MIN_K", 0)
+    monkeypatch.setattr(im2col, "ROWS_MAX_EXTENT", float("inf"))
+    cases = [SWEEP[name] for name in ("1d_plain", "1d_groups2_same_even", "2d_full_dil2",
+                                      "2d_kernel_fills_input", "3d_plain")]
+    cases.append(dict(n=2, cin=4, cout=6, D=(7, 6), k=(3, 2), flip=False,
+                      kw=dict(stride=1, padding=((2, 0), (1, 1)), dilation=(1, 2), groups=2)))
+    for case in cases:
+        geom = _conv_geom(case)
+        cout_g = case["cout"] // case["kw"]["groups"]
+        assert im2col.transposed_forward(geom, cout_g) == (max_zeros > 0)
+        with jax.enable_x64(True):
+            x, w, g = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=8)
+            _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+            # traced here, after the monkeypatch (no cached compile of another test)
+            got = jax.jit(lambda g, w, geom=geom: im2col.input_grad(geom, g, w))(g, w)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(vjp(g)[0]), rtol=1e-10,
+                                       atol=1e-10, err_msg=str(case))
+
+
+def test_im2col_transposed_forward_conditions():
+    """Only at stride 1, with width patches for the transposed forward, and at most
+    TRANSPOSED_MAX_ZEROS of its padded input padding ('same' 3x3 on 56x56: 7%; LeNet's
+    conv2, 'valid' 5x5 on 12x12: 75%)."""
+    from jaxconv._src.algorithms import im2col
+
+    def geom(D, k, padding, stride=1):
+        return _args.conv_geometry("conv", (1, 64, D, D), (64, 64, k, k), None,
+                                   stride=stride, padding=padding, dilation=1, groups=1)
+
+    assert im2col.transposed_forward(geom(56, 3, 1), 64)
+    assert not im2col.transposed_forward(geom(56, 3, 1, stride=2), 64)
+    assert not im2col.transposed_forward(geom(12, 5, 0), 50)
+    assert not im2col.transposed_forward(geom(56, 3, 1), 8)  # 24 width-patch rows
 
 
 def test_im2col_width_patch_conditions():

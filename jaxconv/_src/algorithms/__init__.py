@@ -110,6 +110,15 @@ def transpose_kernel(w: jax.Array, groups: int) -> jax.Array:
     return wg.reshape((groups * cin_g, c_out // groups, *k))
 
 
+def transposed_geometry(geom: ConvGeometry) -> ConvGeometry:
+    """The stride-1 geometry of ``B_x^T`` (see :func:`transposed`)."""
+    tpads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+                  for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation))
+    return dataclasses.replace(
+        geom, in_spatial=tuple((o - 1) * s + 1 for o, s in zip(geom.out_spatial, geom.stride)),
+        out_spatial=geom.in_spatial, stride=(1,) * geom.ndim, padding=tpads)
+
+
 def transposed(geom: ConvGeometry, w: jax.Array) -> tuple[ConvGeometry, jax.Array]:
     """``B_x^T(g; w)`` as a stride-1 correlation: its geometry and kernel.
 
@@ -120,11 +129,7 @@ def transposed(geom: ConvGeometry, w: jax.Array) -> tuple[ConvGeometry, jax.Arra
     ``dilation*(k-1) - hi`` behind (``hi`` from :func:`pads`; negative padding
     crops), which makes the output exactly ``D`` long.
     """
-    tpads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
-                  for (lo, hi), k, d in zip(pads(geom), geom.kernel, geom.dilation))
-    geom_t = dataclasses.replace(
-        geom, in_spatial=tuple((o - 1) * s + 1 for o, s in zip(geom.out_spatial, geom.stride)),
-        out_spatial=geom.in_spatial, stride=(1,) * geom.ndim, padding=tpads)
+    geom_t = transposed_geometry(geom)
     return geom_t, jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
 
 

@@ -14,7 +14,8 @@ group:
 * weight_grad:  ``dW = P^T @ G`` with the same ``P^T`` and ``G`` channels-last
   (a plain row-major product, the faster layout for it, measured).
 * input_grad:   ``dP^T = W @ G^T``, then the fold: every tap's columns are put
-  back where they were read and summed (:func:`_fold`).
+  back where they were read and summed (:func:`_fold`). Or, mostly at stride
+  1, the forward of the transposed geometry (:func:`transposed_forward`).
 
 ``M = N * prod(O)`` rows make the products large, which is where XLA's CPU
 matrix multiplication (up to twice as fast per flop as its CPU
@@ -50,6 +51,8 @@ from . import (
     sum_chunks,
     tap_slice,
     taps,
+    transposed,
+    transposed_geometry,
 )
 
 NAME = "im2col"
@@ -429,9 +432,48 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                       acc=acc_dtype(x.dtype))
 
 
+#: At stride 1 the input gradient is the width-patch forward of the transposed
+#: geometry (:func:`transposed_forward`) when at most this fraction of that forward's
+#: padded input is padding: 'same' 3x3 on 56x56, 7%; 5x5 on 28x28 or 3x3 on 14x14,
+#: 23%; 'valid' 3x3 on 28x28, 25%; LeNet's conv2 ('valid' 5x5 on 12x12: the 8x8
+#: cotangent padded to 16x16), 75%, where the fold is twice as fast. Input gradient,
+#: ms, fold -> transposed forward, two runs (3x3 'same' unless said, N scaled to
+#: about the same work): 16->16 56x56 18.9-21.6 -> 13.9-17.8; 32->32 56x56 22.0-22.2
+#: -> 19.0-19.8; 64->64 56x56 13.8-14.3 -> 12.7-13.9; 128->128 28x28 13.3-13.5 ->
+#: 10.8-10.9; 32->64 28x28 17.4-19.4 -> 17.7-19.0; 64->128 28x28 13.2 -> 12.5-13.2;
+#: 5x5 64->64 28x28 40.1-41.4 -> 33.4-34.0; 5x5 32->32 27.9-29.2 -> 20.7-23.1; 64->64
+#: 14x14 8.7-10.0 -> 6.6-7.7; 'valid' 64->64 28x28 14.4-15.6 -> 13.5-15.0; 48->48
+#: 20.5-21.6 -> 17.7-19.1; 64->32 22.8-23.5 -> 17.7-18.9.
+TRANSPOSED_MAX_ZEROS = 0.3
+
+
+def transposed_forward(geom: ConvGeometry, cout_g: int) -> bool:
+    """Whether :func:`input_grad` runs as the forward of the transposed geometry: every
+    stride 1, that forward from width patches (:func:`rows_forward`, ``cout_g`` its
+    input channels per group) and at most :data:`TRANSPOSED_MAX_ZEROS` of its padded
+    input padding."""
+    if any(s != 1 for s in geom.stride):
+        return False
+    geom_t = transposed_geometry(geom)
+    if not rows_forward(geom_t, cout_g):
+        return False
+    size = math.prod(geom_t.in_spatial)
+    padded = math.prod(D + lo + hi for D, (lo, hi) in zip(geom_t.in_spatial, pads(geom_t)))
+    return 1 - size / padded <= TRANSPOSED_MAX_ZEROS
+
+
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
-    """dx = B_x^T(g; w): ``dP^T = W @ G^T`` per group, then the fold (col2im) -> (N, C_in, D)."""
+    """dx = B_x^T(g; w): ``dP^T = W @ G^T`` per group, then the fold (col2im) -> (N, C_in, D).
+
+    At stride 1, where :func:`transposed_forward` says so, instead :func:`forward` of
+    the transposed geometry (the cotangent correlated with the flipped kernel,
+    :func:`transposed`): its width patches read the cotangent, where ``dP^T`` writes
+    ``prod(k)`` times the input's size before the fold reads it back.
+    """
+    if transposed_forward(geom, w.shape[0] // geom.groups):
+        geom_t, w_t = transposed(geom, w)
+        return forward(geom_t, g, w_t, precision=precision)
     return map_chunks(lambda gc: _input_grad(geom, gc, w, precision=precision), g,
                       per_sample=_patch_elements(geom, 1, w.shape[1] * geom.groups),
                       budget=_budget(geom, g.shape[0], w.shape[1] * geom.groups))
