@@ -113,6 +113,7 @@ AUTO_CASES = [
      Plan("im2col", "phase", "im2col")),
     ((2, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 64, 12, 12), (64, 64, 1, 1), {}, Plan("im2col", "im2col", "im2col")),
+    ((2, 16, 24, 24), (16, 16, 3, 3), {}, Plan("xla", "xla", "im2col")),
     ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 8, 6, 8, 8), (16, 8, 3, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),

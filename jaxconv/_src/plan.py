@@ -137,7 +137,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
       convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
       for the input gradient, except ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` channels. The 2-D forward is ``xla`` when the
+      :data:`PHASE_MIN_CHANNELS` channels and ``xla`` for most 'valid' 2-D ones
+      (:func:`_xla_full_correlation`). The 2-D forward is ``xla`` when the
       output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
       im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
       64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64, 2.2 against 4.8);
@@ -205,6 +206,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
         input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
+        if _xla_full_correlation(geom, c_out):
+            input_grad = "xla"
         if few_terms:
             forward = "direct"
         else:
@@ -242,6 +245,25 @@ def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
         return False
     lo, hi = WIDTH_PATCHES_ROWS
     return lo <= geom.kernel[-1] * c_in <= hi
+
+
+def _xla_full_correlation(geom: ConvGeometry, c_out: int) -> bool:
+    """Whether a 2-D, stride-1, unpadded ('valid') convolution's input gradient is
+    XLA's (ungrouped).
+
+    That gradient is the 'full' correlation of the cotangent with the flipped kernel,
+    which XLA's CPU convolution runs faster than im2col's transposed forward
+    (:func:`algorithms.im2col.transposed_forward`; where that declines, the
+    cotangent is padded to more than 1.4x its size and im2col's fold is the faster:
+    LeNet's conv2, 2.4 against xla's 4.9 ms). Input gradient, ms, xla / im2col, one
+    run each, 3x3 unless said: 16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7;
+    48->48 28x28 12.1 / 18.0; 64->64 56x56 10.8 / 13.8; 64->64 28x28 10.5-11.5 /
+    13.5-15.0; 64->128 28x28 11.6 / 12.0; 128->64 9.0 / 11.7; 128->128 9.6 / 10.9;
+    5x5 32->32 56x56 29.9 / 36.5. (A 1x1 kernel is no correlation: im2col's product.)
+    """
+    return (geom.ndim == 2 and all(s == 1 for s in geom.stride) and math.prod(geom.kernel) > 1
+            and all(p == (0, 0) for p in geom.padding)
+            and ALGORITHMS["im2col"].transposed_forward(geom, c_out))
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
