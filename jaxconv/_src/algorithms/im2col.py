@@ -155,9 +155,8 @@ ROWS_BUDGET_FACTOR = 2
 
 def _phase_rows(geom: ConvGeometry) -> tuple[int, ...]:
     """Rows per phase of each leading dim: ``ceil(Dp / s)`` of its padded extent ``Dp``."""
-    return tuple(-(-((O - 1) * s + d * (k - 1) + 1) // s) for O, k, s, d in
-                 zip(geom.out_spatial[:-1], geom.kernel[:-1], geom.stride[:-1],
-                     geom.dilation[:-1]))
+    return tuple(-(-(D + lo + hi) // s) for D, (lo, hi), s in
+                 zip(geom.in_spatial[:-1], pads(geom)[:-1], geom.stride[:-1]))
 
 
 def _phases(geom: ConvGeometry) -> dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]]:
@@ -224,12 +223,13 @@ def _forward_rows(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     """
     G = geom.groups
     n = x.shape[0]
-    xp = _padded(geom, x)  # (C, N, *Dp)
     rows = _phase_rows(geom)
     lead_s = geom.stride[:-1]
-    # every leading dim padded (zeros, never read) to rows * s, so each phase has `rows`
-    cfg = [(0, 0, 0)] * 2 + [(0, q * s - D, 0) for q, s, D in zip(rows, lead_s, xp.shape[2:])]
-    xp = lax.pad(xp, jnp.zeros((), xp.dtype), [*cfg, (0, 0, 0)])
+    # channels first and padded, every leading dim further (zeros, never read) to
+    # rows * s, so that each phase has `rows`: (C, N, *rows * s, Dp)
+    pairs = [(lo, hi + q * s - (D + lo + hi)) for D, (lo, hi), q, s in
+             zip(geom.in_spatial, pads(geom), rows, lead_s)]
+    xp = pad_spatial(jnp.swapaxes(x, 0, 1), [*pairs, pads(geom)[-1]], 2)
     c_out, cin_g = w.shape[:2]
     cout_g = c_out // G
     L, kl = math.prod(geom.kernel[:-1]), geom.kernel[-1]
