@@ -327,6 +327,9 @@ def test_im2col_transposed_forward_conditions():
     assert not im2col.transposed_forward(geom(56, 3, 1, stride=2), 64)
     assert not im2col.transposed_forward(geom(12, 5, 0), 50)
     assert not im2col.transposed_forward(geom(56, 3, 1), 8)  # 24 width-patch rows
+    assert im2col.transposed_zeros(geom(56, 3, 1)) == pytest.approx(1 - 56**2 / 58**2)
+    assert im2col.transposed_zeros(geom(12, 5, 0)) == pytest.approx(0.75)  # 8x8 in 16x16
+    assert im2col.transposed_zeros(geom(14, 3, 0)) == pytest.approx(1 - 12**2 / 16**2)
 
 
 def test_im2col_width_patch_conditions():

@@ -107,7 +107,14 @@ def test_precision_is_passed_through():
 # (below) the values and gradients auto computes with it, against xla's.
 AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "direct")),
-    ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
+    ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
+    ((2, 16, 16, 16), (32, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
+    ((4, 8, 14, 14), (8, 8, 3, 3), {}, Plan("xla", "xla", "im2col")),
+    ((2, 4, 28, 28), (32, 4, 3, 3), {}, Plan("xla", "im2col", "im2col")),
+    ((2, 3, 32, 32), (16, 3, 3, 3), {"padding": 1}, Plan("direct", "im2col", "im2col")),
+    ((2, 8, 32, 32), (8, 8, 3, 3), {"padding": 1}, Plan("xla", "xla", "xla")),
+    ((2, 48, 16, 16), (48, 48, 1, 1), {}, Plan("im2col", "im2col", "im2col")),
+    ((2, 8, 32, 32), (16, 8, 5, 5), {"padding": 2}, Plan("xla", "im2col", "xla")),
     ((2, 64, 12, 12), (64, 64, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 64, 12, 12), (64, 64, 3, 3), {"stride": 2, "padding": 1},
      Plan("im2col", "phase", "im2col")),

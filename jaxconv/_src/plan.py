@@ -137,8 +137,9 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
       convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
       for the input gradient, except ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` channels and ``xla`` for most 'valid' 2-D ones
-      (:func:`_xla_full_correlation`). The 2-D forward is ``xla`` when the
+      :data:`PHASE_MIN_CHANNELS` channels and ``xla`` for many stride-1 2-D ones
+      (:func:`_xla_input_grad`: 'valid' ones, few width-patch rows, or where im2col
+      would fold). The 2-D forward is ``xla`` when the
       output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
       im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
       64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64, 2.2 against 4.8);
@@ -148,16 +149,28 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       256->256 14x14 N=8 9.9 / 12.5; LeNet conv2 12.7 / 5.1 (XLA's CPU
       convolution runs 100-200 GFLOP/s on most shapes but 36 there, 20 -> 50
       channels, 5x5); 7x7 stride 2 3->64, from the full patch matrix (3
-      channels are too few for width patches), 9.9 / 13.7.
+      channels are too few for width patches), 9.9 / 13.7. :data:`XLA_FORWARD_CHANNELS`
+      is 8 since a sweep of 2026-12-03 (N=64): 3x3 8->8 14x14 / 28x28 / 56x56
+      0.7 / 2.0-2.5 / 9.0 against 0.9 / 3.7-4.2 / 20.4; 8->24 28x28 4.9 / 6.4 (5x5
+      8->8 measured 4.8-5.4 / 4.3-5.1: a loss of up to 20% there). A 1x1 kernel
+      from at least :data:`PRODUCT_MIN_CHANNELS` channels is ``im2col``, one matrix
+      product of the input (N=64, xla / im2col: 48->48 28x28 18.1 / 11.2; 64->64
+      56x56 170 / 65; 32->32 28x28 8.9 / 5.9 against direct's 10.1).
       Whole fwd+bwd: the transposed convolution 24.3 ms against 30.2 with the
       previous xla / phase / xla, 7x7 stride 2 20.1 against 22.5. When each
       output sums at most :data:`DIRECT_TERMS` products (LeNet's conv1: 25)
       the forward is ``direct``, which runs over chunks of samples so that XLA cannot fuse
       it into a following max-pool (conv1's forward in a LeNet step: 1.5 ms
       against 3.2 with im2col; the step 3-6% faster), and so is the weight
-      gradient (one pass of fused products, :data:`algorithms.direct.VARIADIC_TERMS`:
-      LeNet's conv1 at batch 128 3.3 against im2col's 3.7, the LeNet step 6%
-      faster at batch 128 and 3% at 500).
+      gradient from a one-channel input (one pass of fused products that XLA fuses
+      with the cotangent's producer, :data:`algorithms.direct.VARIADIC_TERMS`:
+      LeNet's conv1 in a LeNet step, where that producer is the max-pool's
+      backward, 3.3 against im2col's 3.7 ms, the step 6% faster at batch 128 and 3%
+      at 500; alone im2col's is faster, 6.6 against 8.9). From more input
+      channels im2col's product is 2.4-3.2x faster than direct's (1x1 32->32 28x28
+      N=64 4.2 against 13.7 ms; 'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32
+      28x28 3.1 against 8.0). The weight gradient is ``xla`` for some padded
+      convolutions with few output channels (:func:`_xla_weight_grad`).
     * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
       64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
       ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
@@ -206,15 +219,20 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
         input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
-        if _xla_full_correlation(geom, c_out):
+        if _xla_input_grad(geom, c_in, c_out):
             input_grad = "xla"
-        if few_terms:
+        if taps == 1 and c_in >= PRODUCT_MIN_CHANNELS:
+            forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build
+        elif few_terms:
             forward = "direct"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in))
             forward = "xla" if xla_fast else "im2col"
-        weight_grad = "direct" if few_terms else "im2col"
+        if few_terms and c_in == 1:
+            weight_grad = "direct"
+        else:
+            weight_grad = "xla" if _xla_weight_grad(geom, c_in, c_out) else "im2col"
         return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
@@ -247,23 +265,74 @@ def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
     return lo <= geom.kernel[-1] * c_in <= hi
 
 
-def _xla_full_correlation(geom: ConvGeometry, c_out: int) -> bool:
-    """Whether a 2-D, stride-1, unpadded ('valid') convolution's input gradient is
-    XLA's (ungrouped).
+def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+    """Whether a 2-D, stride-1 convolution's input gradient is XLA's (ungrouped, not 1x1).
 
-    That gradient is the 'full' correlation of the cotangent with the flipped kernel,
-    which XLA's CPU convolution runs faster than im2col's transposed forward
-    (:func:`algorithms.im2col.transposed_forward`; where that declines, the
-    cotangent is padded to more than 1.4x its size and im2col's fold is the faster:
-    LeNet's conv2, 2.4 against xla's 4.9 ms). Input gradient, ms, xla / im2col, one
-    run each, 3x3 unless said: 16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7;
-    48->48 28x28 12.1 / 18.0; 64->64 56x56 10.8 / 13.8; 64->64 28x28 10.5-11.5 /
-    13.5-15.0; 64->128 28x28 11.6 / 12.0; 128->64 9.0 / 11.7; 128->128 9.6 / 10.9;
-    5x5 32->32 56x56 29.9 / 36.5. (A 1x1 kernel is no correlation: im2col's product.)
+    That gradient correlates the cotangent (``C_out`` channels) with the flipped kernel
+    into ``C_in`` channels. XLA's CPU convolution is slow when it writes few or
+    unaligned channels, so XLA needs ``C_in`` a multiple of :data:`XLA_DX_CHANNELS`
+    (5x5 'valid' 1 -> 20 / 3 -> 16 28x28: im2col 6.7 / 13.9 against xla 34.2 / 34.5
+    ms; 3x3 'valid' 3 -> 64 56x56, 4 -> 32 28x28: 47.9 / 12.2 against 53.8 / 16.7;
+    3x3 'same' 12 -> 48 27.7 against 42.7). Then it is XLA's:
+
+    * where im2col runs the transposed forward
+      (:func:`algorithms.im2col.transposed_forward`) and the convolution is 'valid'
+      (a 'full' correlation) or those width patches have fewer than
+      ``WIDTH_PATCHES_ROWS[0]`` rows (as in the forward). ms, xla / im2col, 3x3
+      unless said: 'valid' 16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7;
+      48->48 28x28 12.1 / 18.0; 64->64 56x56 10.8 / 13.8; 64->128 28x28 11.6 / 12.0;
+      128->128 9.6 / 10.9; 5x5 32->32 56x56 29.9 / 36.5; 'same' 16->16 (48 rows)
+      56x56 18.8-20.7 / 23.9-27.2, 28x28 5.5-5.9 / 5.5-6.9, 14x14 1.6 / 2.7.
+    * where im2col would fold ``dP^T`` (:func:`algorithms.im2col.input_grad`) and
+      less than :data:`FOLD_MIN_ZEROS` of the transposed input is padding (the
+      fold's ``prod(k) * C_in`` columns per input element cost more than XLA's
+      correlation unless most of what it would read is zeros). N scaled to about
+      the same work, ms, xla / im2col, one sweep (two or three for some): 'valid'
+      3x3 on 14x14 (0.44 zeros) 8 / 16 / 32 / 48 / 64 / 256 channels 1.1 / 1.3 /
+      3.3 / 5.7 / 10.8-15.9 / 13.7 against 1.8 / 2.4 / 5.5 / 8.4 / 15.5-25.6 /
+      15.2; 5x5 'same' on 14x14 (0.40) 16 / 64 / 128 channels 2.3 / 35.3-37.3 /
+      21.0-22.1 against 3.8 / 36.2-48.3 / 28.0-29.0; 'same' 3x3 8->8 (24
+      width-patch rows, too few for the transposed forward) 14x14 / 28x28 1.0 /
+      2.6-3.1 against 1.3 / 3.4-3.5. It loses some: 'same' 3x3 8->8 56x56 9.1-17.6
+      against 8.0-12.8; 5x5 'same' 14x14 48->48 25.5-28.3 against 17.6-25.4,
+      32->128 34.0 against 26.2, 64->128 32.9-42.7 against 22.4-48.2; 'valid' 3x3
+      8->32 14x14 3.0 against 2.5. LeNet's conv2 ('valid' 5x5 on 12x12, 0.75 zeros)
+      keeps the fold: with 16-32 input channels, N=128, im2col 5.1-15.0 against
+      XLA's 9.8-21.3 ms.
     """
-    return (geom.ndim == 2 and all(s == 1 for s in geom.stride) and math.prod(geom.kernel) > 1
-            and all(p == (0, 0) for p in geom.padding)
-            and ALGORITHMS["im2col"].transposed_forward(geom, c_out))
+    if (geom.ndim != 2 or any(s != 1 for s in geom.stride) or math.prod(geom.kernel) == 1
+            or c_in % XLA_DX_CHANNELS):
+        return False
+    im2col = ALGORITHMS["im2col"]
+    if im2col.transposed_forward(geom, c_out):
+        valid = all(p == (0, 0) for p in geom.padding)
+        return valid or geom.kernel[-1] * c_out < WIDTH_PATCHES_ROWS[0]
+    return bool(im2col.transposed_zeros(geom) < FOLD_MIN_ZEROS)
+
+
+def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+    """Whether a 2-D, stride-1, padded convolution's weight gradient is XLA's
+    (ungrouped): at most 8 output channels, or at most 16 with a kernel of 25 taps or
+    more, from a multiple of :data:`XLA_DX_CHANNELS` input channels.
+
+    XLA's CPU weight-gradient convolution is 2-10x slower than im2col's product on
+    most shapes (3x3 'same' 16->32 56x56 N=64 239 against 66 ms, 'valid' 8->8 56x56
+    62-66 against 20-21), but faster for these padded ones. ms, xla / im2col, two
+    runs of each (N=64 unless said): 'same' 3x3 8->8 14x14 / 28x28 / 56x56 0.65-1.4
+    / 3.4 / 11.1-22.2 against 0.86-2.0 / 3.4 / 18.0-33.2; 5x5 8->8 14x14 / 28x28 /
+    56x56 2.0 / 6.0-7.5 / 18.1-18.7 against 2.0 / 6.8-9.0 / 50.5-51.5; 5x5 16->16
+    28x28 / 56x56 (N=46) 27.2-31.5 / 33.9-46.3 against 33.9-36.2 / 64.1-94.3. Not
+    taken, as the two measure alike or im2col is faster: 3x3 16->16 14x14 / 28x28 /
+    56x56 3.3 / 17.8-21.5 / 43.5-72.3 against 3.2 / 8.9-15.2 / 52.0-66.2; 3x3 8->16
+    56x56 29.6 against 29.4; from one input channel (5x5 1->8 56x56 13.4 against
+    5.5). XLA measured faster in a few shapes this leaves to im2col: 3x3 32->16 56x56
+    N=32 29.5 against 38.9 (one run); 5x5 128->128 14x14 N=12 26.3-50.7 against
+    51.3-78.9 (but 56x56 N=1 27.2-57.9 against 33.3-44.5).
+    """
+    if (geom.ndim != 2 or any(s != 1 for s in geom.stride)
+            or all(p == (0, 0) for p in geom.padding) or c_in % XLA_DX_CHANNELS):
+        return False
+    return c_out <= 8 or (c_out <= 16 and math.prod(geom.kernel) >= 25)
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
@@ -307,9 +376,18 @@ IM2COL_DX_CHANNELS = 8
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16
+#: XLA's stride-1 2-D input gradient (:func:`_xla_input_grad`) only onto a multiple
+#: of this many input channels.
+XLA_DX_CHANNELS = 8
+#: ... and, where im2col would fold, only when less than this fraction of the
+#: transposed input is padding.
+FOLD_MIN_ZEROS = 0.6
 #: XLA's CPU 2-D forward convolution keeps up with im2col's when the output
 #: channels are a multiple of this (see :func:`_cpu_rules`).
-XLA_FORWARD_CHANNELS = 16
+XLA_FORWARD_CHANNELS = 8
+#: A 1x1 convolution from at least this many channels runs im2col's forward, which is
+#: then one matrix product of the input (see :func:`_cpu_rules`).
+PRODUCT_MIN_CHANNELS = 16
 #: ... unless im2col's width patches have a number of rows in this range
 #: (:func:`_width_patches_win`).
 WIDTH_PATCHES_ROWS = (64, 320)
