@@ -161,12 +161,17 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       output sums at most :data:`DIRECT_TERMS` products (LeNet's conv1: 25)
       the forward is ``direct``, which runs over chunks of samples so that XLA cannot fuse
       it into a following max-pool (conv1's forward in a LeNet step: 1.5 ms
-      against 3.2 with im2col; the step 3-6% faster), and so is the weight
-      gradient from a one-channel input (one pass of fused products that XLA fuses
-      with the cotangent's producer, :data:`algorithms.direct.VARIADIC_TERMS`:
-      LeNet's conv1 in a LeNet step, where that producer is the max-pool's
-      backward, 3.3 against im2col's 3.7 ms, the step 6% faster at batch 128 and 3%
-      at 500; alone im2col's is faster, 6.6 against 8.9). From more input
+      against 3.2 with im2col; the step 3-6% faster) at stride 1; strided, direct's
+      slices step through memory and im2col is faster (N=64, 56x56, stride 2: 'same'
+      3x3 3->64 8.8 against direct's 22.1 and xla's 10.4; 2->32 2.6 against 3.5 and
+      3.9; 5x5 1->20 3.8 against 4.0 and 4.5). With as few products, the weight
+      gradient from a one-channel input is ``direct`` too (one pass of fused
+      products that XLA fuses with the cotangent's producer,
+      :data:`algorithms.direct.VARIADIC_TERMS`: LeNet's conv1 in a LeNet step,
+      where that producer is the max-pool's backward, 3.3 against im2col's 3.7 ms,
+      the step 6% faster at batch 128 and 3% at 500; alone im2col's is faster, 6.6
+      against 8.9; at stride 2, 5x5 1->20 7.5 against 9.4, 3x3 1->32 3.6 against
+      4.7). From more input
       channels im2col's product is 2.4-3.2x faster than direct's (1x1 32->32 28x28
       N=64 4.2 against 13.7 ms; 'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32
       28x28 3.1 against 8.0). The weight gradient is ``xla`` for some padded
@@ -224,7 +229,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         if taps == 1 and c_in >= PRODUCT_MIN_CHANNELS:
             forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build
         elif few_terms:
-            forward = "direct"
+            forward = "im2col" if strided else "direct"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in))
@@ -258,10 +263,18 @@ def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
     13.9 / 11.5; 256->256 14x14 (768) 10.3 / 11.2; 5x5 128->128 (640) 25.6 / 30.0. A
     1x1 kernel is one product: 64 -> 64 / 256 -> 64 / 64 -> 128 stride 2 (64 / 256 /
     64 rows) 4.8 / 2.2, 6.6 / 3.3, 8.0 / 3.8; 32 -> 64 4.8 / 4.2; 16 -> 16 3.5 / 5.6.
+    A kernel of 25 taps or more needs :data:`WIDE_KERNEL_MIN_ROWS` rows: two sweeps of
+    2026-12-03 (N=64 unless said), 5x5 'same' 16->16 (80 rows) 14x14 / 28x28 / 56x56
+    (N=46) 2.3-2.5 / 9.3-11.9 / 28.4-28.7 against 3.2-3.8 / 10.6-15.2 / 33.8-35.3;
+    32->32 (160) im2col's, 0.74-0.91x XLA's time. Not caught: 5x5 64->128 (320 rows)
+    14x14 N=23 xla 19.6-23.0 against 33.4-49.2, 28x28 N=6 1.2x, where 64->64 is
+    0.6-0.8x at 28x28 and 56x56.
     """
     if not ALGORITHMS["im2col"].rows_forward(geom, c_in):
         return False
     lo, hi = WIDTH_PATCHES_ROWS
+    if math.prod(geom.kernel) >= 25:
+        lo = WIDE_KERNEL_MIN_ROWS
     return lo <= geom.kernel[-1] * c_in <= hi
 
 
@@ -277,12 +290,14 @@ def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
 
     * where im2col runs the transposed forward
       (:func:`algorithms.im2col.transposed_forward`) and the convolution is 'valid'
-      (a 'full' correlation) or those width patches have fewer than
-      ``WIDTH_PATCHES_ROWS[0]`` rows (as in the forward). ms, xla / im2col, 3x3
-      unless said: 'valid' 16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7;
+      (a 'full' correlation), or those width patches have fewer than
+      ``WIDTH_PATCHES_ROWS[0]`` rows (as in the forward), or the kernel has 25 taps
+      or more onto at most 32 channels. ms, xla / im2col, 3x3 unless said: 'valid' 16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7;
       48->48 28x28 12.1 / 18.0; 64->64 56x56 10.8 / 13.8; 64->128 28x28 11.6 / 12.0;
       128->128 9.6 / 10.9; 5x5 32->32 56x56 29.9 / 36.5; 'same' 16->16 (48 rows)
-      56x56 18.8-20.7 / 23.9-27.2, 28x28 5.5-5.9 / 5.5-6.9, 14x14 1.6 / 2.7.
+      56x56 18.8-20.7 / 23.9-27.2, 28x28 5.5-5.9 / 5.5-6.9, 14x14 1.6 / 2.7; 'same'
+      5x5 16->16 / 32->32 28x28 8.4-9.8 / 25.3-36.4 against 9.1-12.8 / 29.4-42.0
+      (56x56: 25.6-26.9 / 30.6-36.4 against 25.9-27.8 / 21.8-38.5).
     * where im2col would fold ``dP^T`` (:func:`algorithms.im2col.input_grad`) and
       less than :data:`FOLD_MIN_ZEROS` of the transposed input is padding (the
       fold's ``prod(k) * C_in`` columns per input element cost more than XLA's
@@ -306,7 +321,8 @@ def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     im2col = ALGORITHMS["im2col"]
     if im2col.transposed_forward(geom, c_out):
         valid = all(p == (0, 0) for p in geom.padding)
-        return valid or geom.kernel[-1] * c_out < WIDTH_PATCHES_ROWS[0]
+        few_rows = geom.kernel[-1] * c_out < WIDTH_PATCHES_ROWS[0]
+        return valid or few_rows or (math.prod(geom.kernel) >= 25 and c_out <= 32)
     return bool(im2col.transposed_zeros(geom) < FOLD_MIN_ZEROS)
 
 
@@ -391,6 +407,8 @@ PRODUCT_MIN_CHANNELS = 16
 #: ... unless im2col's width patches have a number of rows in this range
 #: (:func:`_width_patches_win`).
 WIDTH_PATCHES_ROWS = (64, 320)
+#: ... at least this many for a kernel of 25 taps or more.
+WIDE_KERNEL_MIN_ROWS = 96
 
 
 # --------------------------------------------------------------------------
