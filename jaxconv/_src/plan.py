@@ -272,7 +272,7 @@ def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
     if not ALGORITHMS["im2col"].rows_forward(geom, c_in):
         return False
     lo, hi = WIDTH_PATCHES_ROWS
-    if math.prod(geom.kernel) >= 25:
+    if math.prod(geom.kernel) >= WIDE_KERNEL_TAPS:
         lo = WIDE_KERNEL_MIN_ROWS
     return lo <= geom.kernel[-1] * c_in <= hi
 
@@ -321,7 +321,7 @@ def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     if im2col.transposed_forward(geom, c_out):
         valid = all(p == (0, 0) for p in geom.padding)
         few_rows = geom.kernel[-1] * c_out < WIDTH_PATCHES_ROWS[0]
-        return valid or few_rows or (math.prod(geom.kernel) >= 25 and c_out <= 32)
+        return valid or few_rows or (math.prod(geom.kernel) >= WIDE_KERNEL_TAPS and c_out <= 32)
     return bool(im2col.transposed_zeros(geom) < FOLD_MIN_ZEROS)
 
 
@@ -347,7 +347,7 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     if (geom.ndim != 2 or any(s != 1 for s in geom.stride)
             or all(p == (0, 0) for p in geom.padding) or c_in % XLA_DX_CHANNELS):
         return False
-    return c_out <= 8 or (c_out <= 16 and math.prod(geom.kernel) >= 25)
+    return c_out <= 8 or (c_out <= 16 and math.prod(geom.kernel) >= WIDE_KERNEL_TAPS)
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
@@ -391,8 +391,8 @@ IM2COL_DX_CHANNELS = 8
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16
-#: XLA's stride-1 2-D input gradient (:func:`_xla_input_grad`) only onto a multiple
-#: of this many input channels.
+#: XLA's stride-1 2-D input and weight gradients (:func:`_xla_input_grad`,
+#: :func:`_xla_weight_grad`) only with a multiple of this many input channels.
 XLA_DX_CHANNELS = 8
 #: ... and, where im2col would fold, only when less than this fraction of the
 #: transposed input is padding.
@@ -403,8 +403,12 @@ XLA_FORWARD_CHANNELS = 8
 #: ... unless im2col's width patches have a number of rows in this range
 #: (:func:`_width_patches_win`).
 WIDTH_PATCHES_ROWS = (64, 320)
-#: ... at least this many for a kernel of 25 taps or more.
+#: ... at least this many for a kernel of :data:`WIDE_KERNEL_TAPS` taps or more.
 WIDE_KERNEL_MIN_ROWS = 96
+#: A kernel of this many taps or more (5x5) is "wide" in the rules that treat 5x5
+#: apart from 3x3 (:func:`_width_patches_win`, :func:`_xla_input_grad`,
+#: :func:`_xla_weight_grad`).
+WIDE_KERNEL_TAPS = 25
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`_cpu_rules`).
 PRODUCT_MIN_CHANNELS = 16
