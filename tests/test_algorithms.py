@@ -219,6 +219,44 @@ def test_direct_weight_grad_one_pass_and_per_tap(monkeypatch, terms):
                                        atol=1e-10)
 
 
+@pytest.mark.parametrize("limit", [1, 128])
+def test_xla_weight_grad_whole_and_per_group(monkeypatch, limit):
+    """xla's grouped weight gradient: one batch-grouped correlation (limit 1: the form
+    GPU and TPU run) or, on CPU, one correlation per group; both agree with the
+    reference (1-D, 2-D strided, 3-D dilated; a channel multiplier)."""
+    from jaxconv._src.algorithms import xla
+
+    monkeypatch.setattr(xla, "SPLIT_WEIGHT_GROUPS", limit)
+    for name in ("1d_groups2_same_even", "1d_depthwise_x2", "2d_groups2_s3", "3d_mixed"):
+        case = SWEEP[name]
+        geom = _conv_geom(case)
+        split = xla.split_weight_grad(geom.groups, case["cin"], case["cout"])
+        assert split == (limit > 1 and jax.default_backend() == "cpu"), name
+        with jax.enable_x64(True):
+            x, w, g = _arrays64(geom, case["n"], case["cin"], case["cout"], seed=5)
+            _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+            # traced here, after the monkeypatch (no cached compile of another test)
+            hlo = jax.jit(lambda x, g, geom=geom: xla.weight_grad(geom, x, g)).lower(x, g)
+            n_conv = hlo.as_text().count("convolution")
+            assert n_conv == (geom.groups if split else 1), (name, n_conv)
+            got = hlo.compile()(x, g)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(vjp(g)[1]), rtol=1e-10,
+                                       atol=1e-10)
+
+
+def test_xla_split_weight_grad_conditions():
+    from jaxconv._src.algorithms import xla
+
+    assert xla.split_weight_grad(32, 256, 256, backend="cpu")
+    assert xla.split_weight_grad(2, 4, 8, backend="cpu")
+    assert xla.split_weight_grad(3, 3, 6, backend="cpu")  # channel multiplier 2
+    assert not xla.split_weight_grad(1, 64, 64, backend="cpu")  # ungrouped
+    assert not xla.split_weight_grad(8, 8, 8, backend="cpu")  # depthwise
+    assert not xla.split_weight_grad(256, 512, 512, backend="cpu")  # too many programs
+    assert not xla.split_weight_grad(32, 256, 256, backend="gpu")
+    assert not xla.split_weight_grad(32, 256, 256, backend="tpu")
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_im2col_weight_grad_with_padded_width(groups):
     """im2col pads its weight-gradient product to a multiple of 16 output channels

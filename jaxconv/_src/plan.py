@@ -195,12 +195,24 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       :data:`DIRECT_TERMS` products, else ``xla`` (8 of 8 channels: 6.5
       against direct 9.3); ``im2col`` input gradient up to
       :data:`IM2COL_DX_CHANNELS` channels per group (7.2 against xla 11.3),
-      else ``xla``. The weight gradient is ``direct`` up to
-      :data:`algorithms.direct.VARIADIC_TERMS` products per output, else
-      ``im2col`` (3x3 56x56 N=8, 64 -> 64: 32 groups of 2 direct 3.5 against
-      im2col 18; 8 groups of 8 12.8 / 12.4; 4 groups of 16 direct 36.5
-      against 13.5; 16 groups of 4 at stride 2 2.0 / 5.1). A whole fwd+bwd of
-      32 groups of 2: 36 ms against 3.4 s with xla's gradients (lax: 3.5 s).
+      else ``xla``. The weight gradient of a 2-D stride-1 convolution with
+      at least 4 input and at most 16 output channels per group
+      (:data:`GROUPED_XLA_DW_CHANNELS`) is ``xla``, which on CPU runs one
+      ungrouped correlation per group (:func:`algorithms.xla.split_weight_grad`;
+      3x3 N=8, ms, per group against direct / im2col: 256 -> 256 at 14x14 in
+      32 groups 2.5 against 9.6 / 4.4, in 64 groups 3.4 / 5.7 / 9.2, in 16
+      groups 2.8 / 7.7 / 6.7; 64 -> 64 at 56x56 in 8 groups 7.4 / 34 / 19, in
+      4 groups 13.3 / 88 / 20; 128 -> 128 at 28x28 in 8 groups 5.9 / 21 /
+      14; 256 -> 64 at 28x28 in 4 groups 7.7 / - / 19.9). It lost with 2
+      channels per group (128 -> 128 at 28x28 in 64 groups: 5.9 against
+      direct's 4.9), 32 (64 -> 64 at 56x56 in 2 groups: 36 against im2col's
+      23), a 5x5 kernel at stride 2 (64 -> 64 at 56x56 in 8 groups, N=4: 17
+      against 8.3) and from 16 to 64 channels per group (24 against 12).
+      Otherwise it is ``direct`` up to :data:`algorithms.direct.VARIADIC_TERMS`
+      products per output, else ``im2col`` (3x3 56x56 N=8, 64 -> 64: 32 groups
+      of 2 direct 3.5 against im2col 18; 4 groups of 16 direct 36.5 against
+      13.5; 16 groups of 4 at stride 2 2.0 / 5.1). A whole fwd+bwd of 32 groups
+      of 2: 36 ms against 3.4 s with xla's whole grouped gradients (lax: 3.5 s).
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
@@ -363,7 +375,11 @@ def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bo
         input_grad = "direct" if cout_g <= cin_g and not strided else "im2col"
     else:
         input_grad = "im2col" if cin_g <= IM2COL_DX_CHANNELS else "xla"
-    weight_grad = "direct" if terms <= direct.VARIADIC_TERMS else "im2col"
+    if (geom.ndim == 2 and not strided and cin_g >= GROUPED_XLA_DW_CHANNELS[0]
+            and cout_g <= GROUPED_XLA_DW_CHANNELS[1]):
+        weight_grad = "xla"  # one correlation per group (algorithms.xla.split_weight_grad)
+    else:
+        weight_grad = "direct" if terms <= direct.VARIADIC_TERMS else "im2col"
     return Plan(forward, input_grad, weight_grad)
 
 
@@ -387,6 +403,9 @@ MANY_GROUPS_TERMS = 96
 #: Grouped, at most :data:`XLA_GROUPS` groups: im2col's input gradient up to this many
 #: input channels per group, else xla.
 IM2COL_DX_CHANNELS = 8
+#: Grouped, 2-D, stride 1: the weight gradient is xla's (one correlation per group) from
+#: this many input channels per group, up to this many output channels per group.
+GROUPED_XLA_DW_CHANNELS = (4, 16)
 #: 1-D: im2col's input gradient (no groups, any stride) onto at most this many channels.
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
