@@ -179,40 +179,61 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
       ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
       strided onto at least :data:`PHASE_MIN_CHANNELS`, else xla.
-    * other grouped convolutions (:func:`_grouped`). XLA's grouped weight
-      gradient is 25-400x slower than the others (3x3 56x56 N=8, 64 -> 64 in
-      2 / 8 / 32 groups: xla 249 / 898 / 3464 ms, direct 17 / 16 / 34, im2col
-      27 / 23 / 38, an earlier direct and im2col), so it is ``direct`` or
-      ``im2col`` (below).
-      Beyond :data:`XLA_GROUPS` groups (where the xla algorithm runs one
-      grouped convolution, not one per group) XLA is slow in every map:
-      ``direct`` forward up to :data:`MANY_GROUPS_TERMS` products per output
-      (32 groups of 2 / 4 / 8 channels: 2.9 / 3.0 / 1.6 ms against xla 76 /
-      29 / 7.0), else ``im2col``; ``direct`` input gradient at stride 1 when
-      no group widens (4.0 / 3.1 / 1.6 against xla 76 / 19 / 7.1), else
-      ``im2col`` (channel multiplier 2: 6.8 against direct 22, xla 82). Up to
-      :data:`XLA_GROUPS` groups: ``direct`` forward up to
-      :data:`DIRECT_TERMS` products, else ``xla`` (8 of 8 channels: 6.5
-      against direct 9.3); ``im2col`` input gradient up to
-      :data:`IM2COL_DX_CHANNELS` channels per group (7.2 against xla 11.3),
-      else ``xla``. The weight gradient of a 2-D stride-1 convolution with
-      at least 4 input and at most 16 output channels per group
-      (:data:`GROUPED_XLA_DW_CHANNELS`) is ``xla``, which on CPU runs one
-      ungrouped correlation per group (:func:`algorithms.xla.split_weight_grad`;
-      3x3 N=8, ms, per group against direct / im2col: 256 -> 256 at 14x14 in
-      32 groups 2.5 against 9.6 / 4.4, in 64 groups 3.4 / 5.7 / 9.2, in 16
-      groups 2.8 / 7.7 / 6.7; 64 -> 64 at 56x56 in 8 groups 7.4 / 34 / 19, in
-      4 groups 13.3 / 88 / 20; 128 -> 128 at 28x28 in 8 groups 5.9 / 21 /
-      14; 256 -> 64 at 28x28 in 4 groups 7.7 / - / 19.9). It lost with 2
-      channels per group (128 -> 128 at 28x28 in 64 groups: 5.9 against
-      direct's 4.9), 32 (64 -> 64 at 56x56 in 2 groups: 36 against im2col's
-      23), a 5x5 kernel at stride 2 (64 -> 64 at 56x56 in 8 groups, N=4: 17
-      against 8.3) and from 16 to 64 channels per group (24 against 12).
-      Otherwise it is ``direct`` up to :data:`algorithms.direct.VARIADIC_TERMS`
-      products per output, else ``im2col`` (3x3 56x56 N=8, 64 -> 64: 32 groups
-      of 2 direct 3.5 against im2col 18; 4 groups of 16 direct 36.5 against
-      13.5; 16 groups of 4 at stride 2 2.0 / 5.1). A whole fwd+bwd of 32 groups
-      of 2: 36 ms against 3.4 s with xla's whole grouped gradients (lax: 3.5 s).
+    * other grouped convolutions (:func:`_grouped`), from a sweep of 23 shapes
+      (3x3 and 5x5, 2-32 channels per group, 2-64 groups, stride 1 and 2,
+      14x14 to 56x56, N=8; ms per map, 2026-12-03). Beyond
+      :data:`XLA_GROUPS` groups the xla algorithm runs one grouped
+      convolution (up to it, one per group) and XLA is slow in the forward
+      and the input gradient (32 groups of 2 / 4 / 8 channels: 2.9 / 3.0 / 1.6
+      ms against xla 76 / 29 / 7.0).
+
+      - Forward: ``direct`` up to :data:`DIRECT_TERMS` products per output,
+        and up to :data:`MANY_GROUPS_TERMS` beyond :data:`XLA_GROUPS` groups
+        or from at most :data:`FEW_GROUP_CHANNELS` channels per group, whose
+        per-group convolutions XLA runs slowly (16 groups of 4: 3.5 against
+        xla 27.9 at 3x3 56x56, 5.6 against 19.4 at 5x5 28x28); but ``im2col``
+        beyond :data:`XLA_GROUPS` groups when strided (32 groups of 8, 14x14
+        stride 2: 1.3-2.6 against direct 3.6-4.2, xla 3.1-3.5; 32 of 4, 28x28:
+        2.1-2.9 against 2.7-3.0). Otherwise
+        ``xla`` up to :data:`XLA_GROUPS` groups (8 of 8 channels: 7.9 against
+        direct 7.6, im2col 17.2), else ``im2col``.
+      - Input gradient beyond :data:`XLA_GROUPS` groups: ``direct`` at
+        stride 1 when no group widens (4.0 / 3.1 / 1.6 against xla 76 / 19 /
+        7.1), else ``im2col`` (channel multiplier 2: 6.8 against direct 22,
+        xla 82). Up to it: ``xla`` when strided (16 groups of 8, 28x28: 3.9
+        against im2col 4.8; 8 groups of 8, 56x56: 6.7 against 7.5);
+        ``direct`` at stride 1 when no group widens and each input sums at
+        most :data:`GROUPED_DIRECT_DX_TERMS` products (16 groups of 4 at
+        56x56: 3.4-3.6 against im2col 8.5-9.7, xla 34-36; with 8 channels per
+        group it won at 56x56, 6.7-7.8 against im2col 10.8-13.5 and xla
+        10.0-11.7, and lost at 28x28, 5.9-6.9 against 4.0-6.0 and 5.0-7.3, so
+        it is left out); else ``im2col`` from fewer than
+        :data:`IM2COL_DX_CHANNELS` channels per group, or that many with a
+        kernel under :data:`WIDE_KERNEL_TAPS` taps, and ``xla`` otherwise
+        (5x5, 8 groups of 8 at 28x28: 4.3 against im2col 6.0).
+      - Weight gradient: XLA's whole grouped weight gradient is 25-700x
+        slower than the others, but ``xla`` runs one ungrouped correlation per
+        group on CPU (:func:`algorithms.xla.split_weight_grad`), and that is
+        the fastest of all for 2-D convolutions from at least 4 to at most 16
+        channels per group (:data:`GROUPED_XLA_DW_CHANNELS`), at stride 1 or
+        with a kernel under :data:`WIDE_KERNEL_TAPS` taps. 3x3 N=8, ms, against
+        direct / im2col: 256 -> 256 at 14x14 in 32 groups 2.5 against 9.6 /
+        4.4, in 64 groups 3.4 / 5.7 / 9.2, in 16 groups 2.8 / 7.7 / 6.7, in 32
+        groups at stride 2 1.0 / 5.0 / 2.0; 64 -> 64 at 56x56 in 8 groups 7.4
+        / 34 / 19, in 4 groups 13.3 / 88 / 20; 128 -> 128 at 28x28 in 8 groups
+        5.9 / 21 / 14, in 16 groups at stride 2 2.3 / 6.4 / 3.9; 256 -> 64 at
+        28x28 in 4 groups 7.7 / - / 19.9. It lost with 2 channels per group
+        (128 -> 128 at 28x28 in 64 groups: 5.9 against direct's 4.9; 5x5 64
+        -> 64 in 32 groups: 6.2 against 8.7, kept direct), 32 (64 -> 64 at
+        56x56 in 2 groups: 36 against im2col's 23; but 256 -> 256 at 14x14 in
+        8: 7.2 against 10.4), a 5x5 kernel at stride 2 (64 -> 64 at 56x56 in 8
+        groups, N=4: 17 against direct's 8.3) and from 16 to 64 channels per
+        group (24 against 12). Otherwise ``direct`` up to
+        :data:`algorithms.direct.VARIADIC_TERMS` products per output, else
+        ``im2col`` (3x3 56x56 N=8, 64 -> 64: 32 groups of 2 direct 3.5 against
+        im2col 18; 4 groups of 16 direct 36.5 against 13.5). A whole fwd+bwd
+        of 32 groups of 2: 36 ms against 3.4 s with xla's whole grouped
+        gradients (lax: 3.5 s).
     """
     c_in = x_shape[1]
     c_out = w_shape[0]
@@ -367,16 +388,23 @@ def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bo
     direct = ALGORITHMS["direct"]
     many = geom.groups > XLA_GROUPS
     terms = taps * cin_g
-    if terms <= DIRECT_TERMS or (many and terms <= MANY_GROUPS_TERMS):
-        forward = "direct"
+    few = cin_g <= FEW_GROUP_CHANNELS  # XLA's per-group convolutions are slow there
+    if terms <= DIRECT_TERMS or (terms <= MANY_GROUPS_TERMS and (many or few)):
+        forward = "im2col" if many and strided else "direct"
     else:
         forward = "im2col" if many else "xla"
     if many:
         input_grad = "direct" if cout_g <= cin_g and not strided else "im2col"
+    elif strided:
+        input_grad = "xla"
+    elif cout_g <= cin_g and taps * cout_g <= GROUPED_DIRECT_DX_TERMS:
+        input_grad = "direct"
+    elif cin_g < IM2COL_DX_CHANNELS or (cin_g == IM2COL_DX_CHANNELS and taps < WIDE_KERNEL_TAPS):
+        input_grad = "im2col"
     else:
-        input_grad = "im2col" if cin_g <= IM2COL_DX_CHANNELS else "xla"
-    if (geom.ndim == 2 and not strided and cin_g >= GROUPED_XLA_DW_CHANNELS[0]
-            and cout_g <= GROUPED_XLA_DW_CHANNELS[1]):
+        input_grad = "xla"
+    if (geom.ndim == 2 and cin_g >= GROUPED_XLA_DW_CHANNELS[0]
+            and cout_g <= GROUPED_XLA_DW_CHANNELS[1] and (not strided or taps < WIDE_KERNEL_TAPS)):
         weight_grad = "xla"  # one correlation per group (algorithms.xla.split_weight_grad)
     else:
         weight_grad = "direct" if terms <= direct.VARIADIC_TERMS else "im2col"
@@ -399,9 +427,14 @@ DIRECT_TERMS = 32
 #: Grouped, more groups than this (where the xla algorithm stops writing one
 #: convolution per group): direct's forward up to :data:`MANY_GROUPS_TERMS` terms.
 XLA_GROUPS = 16
-MANY_GROUPS_TERMS = 96
-#: Grouped, at most :data:`XLA_GROUPS` groups: im2col's input gradient up to this many
-#: input channels per group, else xla.
+MANY_GROUPS_TERMS = 100
+#: ... and, with fewer groups, from at most this many input channels per group.
+FEW_GROUP_CHANNELS = 4
+#: Grouped, at most :data:`XLA_GROUPS` groups, stride 1: direct's input gradient when
+#: each input sums at most this many products (``prod(k) * C_out/G``).
+GROUPED_DIRECT_DX_TERMS = 36
+#: Grouped, at most :data:`XLA_GROUPS` groups, stride 1, no direct: im2col's input
+#: gradient up to this many input channels per group (fewer with a 5x5 kernel), else xla.
 IM2COL_DX_CHANNELS = 8
 #: Grouped, 2-D, stride 1: the weight gradient is xla's (one correlation per group) from
 #: this many input channels per group, up to this many output channels per group.
