@@ -139,7 +139,16 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
       for the input gradient, except ``phase`` when strided onto at least
       :data:`PHASE_MIN_CHANNELS` channels and ``xla`` for many stride-1 2-D ones
       (:func:`_xla_input_grad`: 'valid' ones, few width-patch rows, or where im2col
-      would fold). The 2-D forward is ``xla`` when the
+      would fold) and for strided 2-D ones onto fewer, a multiple of
+      :data:`XLA_DX_CHANNELS`, from at most :data:`STRIDED_XLA_DX_OUT` (ms, im2col /
+      xla, stride 2: 7x7 8->16 14x14 N=32
+      2.33 / 1.38, 28x28 N=16 5.06 / 3.00, 56x56 N=4 2.20 / 2.33, 112x112 N=2 8.04 /
+      6.28; 7x7 4->16 28x28 2.02 / 1.58; 3x3 8->32 28x28 1.15 / 0.93; 3x3 8->8 28x28
+      0.70 / 0.62, 14x14 1.03 / 1.05; 5x5 8->16 56x56 2.14 / 2.04; but from 64
+      channels im2col's, 7x7 3->64 112x112 7.89 / 9.69, and onto 1-3 channels,
+      3x3 3->16 32x32 N=64 1.60 / 2.11, 2->32 56x56 2.14 / 3.64, 5x5 1->20 28x28
+      1.10 / 1.41, 7x7 3->32 56x56 7.71 / 9.20; onto 4, 7x7 4->16 28x28 2.02 /
+      1.58, one shape, is left to im2col). The 2-D forward is ``xla`` when the
       output channels are a multiple of :data:`XLA_FORWARD_CHANNELS`, unless
       im2col's width-patch forward is faster (:func:`_width_patches_win`: 3x3
       64->64 56x56 N=8, 13.9 against 19.2 ms; 1x1 64->64, 2.2 against 4.8);
@@ -258,13 +267,16 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
         if _xla_input_grad(geom, c_in, c_out):
             input_grad = "xla"
+        elif (strided and input_grad == "im2col" and geom.ndim == 2
+              and c_in % XLA_DX_CHANNELS == 0 and c_out <= STRIDED_XLA_DX_OUT):
+            input_grad = "xla"  # few channels each way (see the docstring)
         if taps == 1 and c_in >= PRODUCT_MIN_CHANNELS:
             forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build
         elif few_terms:
             forward = "im2col" if strided else "direct"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
-                        and not _width_patches_win(geom, c_in))
+                        and not _width_patches_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
         if few_terms and c_in == 1:
             weight_grad = "direct"
@@ -280,7 +292,7 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
     return _checked(Plan("xla", input_grad, "xla"), geom, dtype, x_shape, w_shape)
 
 
-def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
+def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     """Whether im2col's width-patch forward beats XLA's 2-D convolution (ungrouped).
 
     When its width patches have ``k[-1] * C_in`` rows within
@@ -298,15 +310,20 @@ def _width_patches_win(geom: ConvGeometry, c_in: int) -> bool:
     A kernel of 25 taps or more needs :data:`WIDE_KERNEL_MIN_ROWS` rows: two sweeps of
     2026-12-03 (N=64 unless said), 5x5 'same' 16->16 (80 rows) 14x14 / 28x28 / 56x56
     (N=46) 2.3-2.5 / 9.3-11.9 / 28.4-28.7 against 3.2-3.8 / 10.6-15.2 / 33.8-35.3;
-    32->32 (160) im2col's, 0.74-0.91x XLA's time. Not caught: 5x5 64->128 (320 rows)
-    14x14 N=23 xla 19.6-23.0 against 33.4-49.2, 28x28 N=6 1.2x, where 64->64 is
-    0.6-0.8x at 28x28 and 56x56.
+    32->32 (160) im2col's, 0.74-0.91x XLA's time. Onto at least
+    :data:`WIDE_KERNEL_WIDE_OUTPUT` ``[0]`` channels such a kernel's width patches have
+    at most ``[1]`` rows: 5x5 'same', xla / im2col, 48->128 (240 rows) 14x14 N=32 21.3
+    / 32.0, 64->128 (320) 14x14 N=32 25.5 / 29.9 (N=23: 19.6-23.0 / 33.4-49.2), 28x28
+    N=8 22.8 / 28.2, 56x56 N=4 52.6 / 61.4; but 32->128 (160) 14x14 25.3 / 20.7, and
+    64->64 28x28 42.8 / 41.2 (0.6-0.8x XLA's time in an earlier sweep).
     """
     if not ALGORITHMS["im2col"].rows_forward(geom, c_in):
         return False
     lo, hi = WIDTH_PATCHES_ROWS
     if math.prod(geom.kernel) >= WIDE_KERNEL_TAPS:
         lo = WIDE_KERNEL_MIN_ROWS
+        if c_out >= WIDE_KERNEL_WIDE_OUTPUT[0]:
+            hi = WIDE_KERNEL_WIDE_OUTPUT[1]
     return lo <= geom.kernel[-1] * c_in <= hi
 
 
@@ -443,6 +460,9 @@ GROUPED_XLA_DW_CHANNELS = (4, 16)
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
 PHASE_MIN_CHANNELS = 16
+#: ... onto fewer (a multiple of :data:`XLA_DX_CHANNELS`), 2-D, XLA's from at most this
+#: many output channels (else im2col's).
+STRIDED_XLA_DX_OUT = 32
 #: XLA's stride-1 2-D input and weight gradients (:func:`_xla_input_grad`,
 #: :func:`_xla_weight_grad`) only with a multiple of this many input channels.
 XLA_DX_CHANNELS = 8
@@ -455,8 +475,10 @@ XLA_FORWARD_CHANNELS = 8
 #: ... unless im2col's width patches have a number of rows in this range
 #: (:func:`_width_patches_win`).
 WIDTH_PATCHES_ROWS = (64, 320)
-#: ... at least this many for a kernel of :data:`WIDE_KERNEL_TAPS` taps or more.
+#: ... at least this many for a kernel of :data:`WIDE_KERNEL_TAPS` taps or more,
 WIDE_KERNEL_MIN_ROWS = 96
+#: ... and onto at least ``[0]`` channels at most ``[1]``.
+WIDE_KERNEL_WIDE_OUTPUT = (128, 160)
 #: A kernel of this many taps or more (5x5) is "wide" in the rules that treat 5x5
 #: apart from 3x3 (:func:`_width_patches_win`, :func:`_xla_input_grad`,
 #: :func:`_xla_weight_grad`).
