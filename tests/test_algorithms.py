@@ -219,6 +219,20 @@ def test_direct_weight_grad_one_pass_and_per_tap(monkeypatch, terms):
                                        atol=1e-10)
 
 
+def test_direct_grouped_forward_is_a_loop_over_half_batches():
+    """direct's grouped forward runs as a loop (two halves of the batch, one an
+    iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``
+    (they ran 2-3x slower there); one sample runs whole. Values: the sweep above."""
+    from jaxconv._src.algorithms import direct
+
+    for n, loops in ((4, True), (1, False)):
+        geom = _conv_geom(dict(n=n, cin=8, cout=8, D=(6, 6), k=(3, 3),
+                               kw=dict(stride=1, padding=1, dilation=1, groups=4)))
+        x, w = jnp.ones((n, 8, 6, 6)), jnp.ones((8, 2, 3, 3))
+        hlo = jax.jit(lambda x, w, geom=geom: direct.forward(geom, x, w)).lower(x, w)
+        assert (" while(" in hlo.compile().as_text()) == loops, n
+
+
 @pytest.mark.parametrize("limit", [1, 128])
 def test_xla_weight_grad_whole_and_per_group(monkeypatch, limit):
     """xla's grouped weight gradient: one batch-grouped correlation (limit 1: the form

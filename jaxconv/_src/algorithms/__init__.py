@@ -195,18 +195,19 @@ def _loop_shape(n: int, nc: int, per_sample: int, budget: int,
 
 
 def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample: int,
-               budget: int, at_least: int = 1) -> jax.Array:
+               budget: int, at_least: int = 1, at_once: int | None = None) -> jax.Array:
     """``fn(a)`` for a batch-wise ``fn``, run over chunks of samples whose size times
     ``per_sample`` fits ``budget`` (:func:`chunk_size`; a loop when that is not the batch,
-    :data:`CHUNKS_AT_ONCE` chunks an iteration, no loop when that is all of them),
-    and at least ``at_least`` chunks when the batch has that many samples."""
+    ``at_once`` chunks an iteration, default :data:`CHUNKS_AT_ONCE`, no loop when that
+    is all of them), and at least ``at_least`` chunks when the batch has that many
+    samples."""
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, min(budget, per_sample * (n // max(at_least, 1))))
     if nc == n:
         return fn(a)
     chunks = _chunked(a, nc)
-    iters, k = _loop_shape(n, nc, per_sample, budget)
+    iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
     if iters == 1:
         outs = [fn(chunks[:, i]) for i in range(k)]
         return jnp.stack(outs, axis=1).reshape((n, *outs[0].shape[1:]))
