@@ -173,6 +173,25 @@ def test_auto_chooses_by_shape_and_equals_xla(x_shape, w_shape, kw, plan):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(jnp.abs(b).max()))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU cost model's choices")
+def test_grouped_plan_bounds():
+    """Plans only (no compile): the per-group weight gradient stops at
+    GROUPED_XLA_DW_GROUPS groups (compile time) and at 2 channels per group; strided,
+    many groups of 2 channels keep direct's forward."""
+    from jaxconv._src import plan as P
+
+    def plan(c, cg, g, **kw):
+        return jaxconv.conv_plan((8, c, 14, 14), (c, cg, 3, 3), padding=1, groups=g, **kw)
+
+    assert plan(256, 4, 64).weight_grad == "xla"
+    assert P.GROUPED_XLA_DW_GROUPS == 64 and plan(512, 4, 128).weight_grad == "direct"
+    assert plan(64, 2, 32).weight_grad == "direct"
+    assert plan(64, 2, 32, stride=2).forward == "direct"
+    assert plan(256, 8, 32, stride=2).forward == "im2col"
+    assert jaxconv.conv_plan((8, 64, 28, 28), (64, 8, 5, 5), padding=2, stride=2,
+                             groups=8).weight_grad != "xla"  # 5x5 strided: split lost
+
+
 def test_conv_plan_public():
     plan = jaxconv.conv_plan((8, 1, 28, 28), (20, 1, 5, 5))
     assert isinstance(plan, Plan)

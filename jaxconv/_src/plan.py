@@ -201,9 +201,10 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         or from at most :data:`FEW_GROUP_CHANNELS` channels per group, whose
         per-group convolutions XLA runs slowly (16 groups of 4: 3.5 against
         xla 27.9 at 3x3 56x56, 5.6 against 19.4 at 5x5 28x28); but ``im2col``
-        beyond :data:`XLA_GROUPS` groups when strided (32 groups of 8, 14x14
-        stride 2: 1.3-2.6 against direct 3.6-4.2, xla 3.1-3.5; 32 of 4, 28x28:
-        2.1-2.9 against 2.7-3.0). Otherwise
+        beyond :data:`XLA_GROUPS` groups when strided with more than
+        :data:`DIRECT_TERMS` products (32 groups of 8, 14x14 stride 2: 1.3-2.6
+        against direct 3.6-4.2, xla 3.1-3.5; 32 of 4, 28x28: 2.1-2.9 against
+        2.7-3.0; but 32 of 2, 56x56: direct 2.2 against 5.7). Otherwise
         ``xla`` up to :data:`XLA_GROUPS` groups (8 of 8 channels: 7.9 against
         direct 7.6, im2col 17.2), else ``im2col``.
       - Input gradient beyond :data:`XLA_GROUPS` groups: ``direct`` at
@@ -224,7 +225,8 @@ def _cpu_rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Sh
         slower than the others, but ``xla`` runs one ungrouped correlation per
         group on CPU (:func:`algorithms.xla.split_weight_grad`), and that is
         the fastest of all for 2-D convolutions from at least 4 to at most 16
-        channels per group (:data:`GROUPED_XLA_DW_CHANNELS`), at stride 1 or
+        channels per group (:data:`GROUPED_XLA_DW_CHANNELS`) in at most
+        :data:`GROUPED_XLA_DW_GROUPS` groups (compile time), at stride 1 or
         with a kernel under :data:`WIDE_KERNEL_TAPS` taps. 3x3 N=8, ms, against
         direct / im2col: 256 -> 256 at 14x14 in 32 groups 2.5 against 9.6 /
         4.4, in 64 groups 3.4 / 5.7 / 9.2, in 16 groups 2.8 / 7.7 / 6.7, in 32
@@ -407,7 +409,7 @@ def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bo
     terms = taps * cin_g
     few = cin_g <= FEW_GROUP_CHANNELS  # XLA's per-group convolutions are slow there
     if terms <= DIRECT_TERMS or (terms <= MANY_GROUPS_TERMS and (many or few)):
-        forward = "im2col" if many and strided else "direct"
+        forward = "im2col" if many and strided and terms > DIRECT_TERMS else "direct"
     else:
         forward = "im2col" if many else "xla"
     if many:
@@ -420,8 +422,9 @@ def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bo
         input_grad = "im2col"
     else:
         input_grad = "xla"
-    if (geom.ndim == 2 and cin_g >= GROUPED_XLA_DW_CHANNELS[0]
-            and cout_g <= GROUPED_XLA_DW_CHANNELS[1] and (not strided or taps < WIDE_KERNEL_TAPS)):
+    if (geom.ndim == 2 and geom.groups <= GROUPED_XLA_DW_GROUPS
+            and cin_g >= GROUPED_XLA_DW_CHANNELS[0] and cout_g <= GROUPED_XLA_DW_CHANNELS[1]
+            and (not strided or taps < WIDE_KERNEL_TAPS)):
         weight_grad = "xla"  # one correlation per group (algorithms.xla.split_weight_grad)
     else:
         weight_grad = "direct" if terms <= direct.VARIADIC_TERMS else "im2col"
@@ -456,6 +459,10 @@ IM2COL_DX_CHANNELS = 8
 #: Grouped, 2-D, stride 1: the weight gradient is xla's (one correlation per group) from
 #: this many input channels per group, up to this many output channels per group.
 GROUPED_XLA_DW_CHANNELS = (4, 16)
+#: ... and at most this many groups: each is a program to compile (the gradient of the
+#: benchmark's 32 groups of 8 compiles in 2.2-2.6 s against 1.1-1.2 with direct's
+#: weight gradient; 64 groups of 4, 2.7-2.8 against 0.8-0.9; 128 groups, 5-6 s).
+GROUPED_XLA_DW_GROUPS = 64
 #: 1-D: im2col's input gradient (no groups, any stride) onto at most this many channels.
 FEW_CHANNELS = 4
 #: phase's input gradient (strided, no groups) onto at least this many channels.
