@@ -178,7 +178,7 @@ def test_grouped_plan_bounds():
     """Plans only (no compile): the per-group weight gradient stops at
     GROUPED_XLA_DW_GROUPS groups (compile time) and at 2 channels per group; strided,
     many groups of 2 channels keep direct's forward."""
-    from jaxconv._src import plan as P
+    from jaxconv._src import cpu_plan as P
 
     def plan(c, cg, g, **kw):
         return jaxconv.conv_plan((8, c, 14, 14), (c, cg, 3, 3), padding=1, groups=g, **kw)
