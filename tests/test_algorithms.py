@@ -219,6 +219,38 @@ def test_direct_weight_grad_one_pass_and_per_tap(monkeypatch, terms):
                                        atol=1e-10)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
+    """Ungrouped at stride 1, direct's weight gradient is one matrix product a tap of
+    channel-major operands (dot_generals, no variadic reduction); strided it stays the
+    one-pass variadic reduction. Both, whole and in chunks of samples, with the bias
+    gradient from the same pass, against the reference in float64."""
+    from jaxconv._src.algorithms import direct
+
+    geom = _args.conv_geometry("conv", (6, 3, 7, 6), (4, 3, 3, 2), None, stride=stride,
+                               padding=1, dilation=(1, 2), groups=1)
+    assert direct._taps_form(geom) == (stride == 1)
+    per = direct._per_sample(geom, 3, 4)
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, 6, 3, 4, seed=7)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        want = np.asarray(vjp(g)[1])
+        for samples in (6, 2):  # whole; three chunks (a loop)
+            monkeypatch.setattr(direct, "TAPS_CHUNK_ELEMENTS", samples * per)
+            monkeypatch.setattr(direct, "WEIGHT_GRAD_CHUNK_ELEMENTS", samples * per)
+            lowered = jax.jit(lambda x, g: direct.weight_and_bias_grad(geom, x, g)).lower(x, g)
+            text = lowered.as_text()
+            dots = text.count("stablehlo.dot_general")
+            if stride == 1:
+                assert dots and dots % 6 == 0, dots  # 6 taps a chunk
+            else:
+                assert dots == 0 and "stablehlo.reduce" in text
+            dw, db = lowered.compile()(x, g)
+            np.testing.assert_allclose(np.asarray(dw), want, rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(np.asarray(db), np.asarray(g.sum(axis=(0, 2, 3))),
+                                       rtol=1e-10)
+
+
 def test_direct_grouped_forward_is_a_loop_over_half_batches():
     """direct's grouped forward runs as a loop (two halves of the batch, one an
     iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``

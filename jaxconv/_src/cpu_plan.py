@@ -75,13 +75,12 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       slices step through memory and im2col is faster (N=64, 56x56, stride 2: 'same'
       3x3 3->64 8.8 against direct's 22.1 and xla's 10.4; 2->32 2.6 against 3.5 and
       3.9; 5x5 1->20 3.8 against 4.0 and 4.5). With as few products, the weight
-      gradient from a one-channel input is ``direct`` too (one pass of fused
-      products that XLA fuses with the cotangent's producer,
-      :data:`algorithms.direct.VARIADIC_TERMS`: LeNet's conv1 in a LeNet step,
-      where that producer is the max-pool's backward, 3.3 against im2col's 3.7 ms,
-      the step 6% faster at batch 128 and 3% at 500; alone im2col's is faster, 6.6
-      against 8.9; at stride 2, 5x5 1->20 7.5 against 9.4, 3x3 1->32 3.6 against
-      4.7). From more input channels im2col's product is 2.4-3.2x faster than
+      gradient from a one-channel input is ``direct`` too: at stride 1 one
+      matrix-vector product per tap (:func:`algorithms.direct._weight_grad_taps`;
+      LeNet's conv1 3.3 ms against im2col's 8.4 at batch 128, 14.9 against 33.8
+      at 500, 2026-12-04), strided one pass of fused products
+      (:data:`algorithms.direct.VARIADIC_TERMS`; 5x5 1->20 7.5 against im2col's
+      9.4, 3x3 1->32 3.6 against 4.7). From more input channels im2col's product is 2.4-3.2x faster than
       direct's (1x1 32->32 28x28 N=64 4.2 against 13.7 ms; 'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32
       28x28 3.1 against 8.0). The weight gradient is ``xla`` for some padded
       convolutions with few output channels (:func:`_xla_weight_grad`).
