@@ -181,7 +181,6 @@ def test_maps_in_batch_chunks(monkeypatch, samples):
     monkeypatch.setattr(im2col, "INPUT_FACTOR", 0.0)  # the budget is CHUNK_ELEMENTS
     assert im2col._budget(geom, 6, case["cin"]) == im2col.CHUNK_ELEMENTS
     per = direct._per_sample(geom, case["cin"], case["cout"])
-    monkeypatch.setattr(direct, "CHUNK_ELEMENTS", samples * per)
     monkeypatch.setattr(direct, "WEIGHT_GRAD_CHUNK_ELEMENTS", samples * per)
     assert chunk_size(6, im2col._patch_elements(geom, 1, case["cin"]),
                       im2col.CHUNK_ELEMENTS) == samples
@@ -263,6 +262,21 @@ def test_direct_grouped_forward_is_a_loop_over_half_batches():
         x, w = jnp.ones((n, 8, 6, 6)), jnp.ones((8, 2, 3, 3))
         hlo = jax.jit(lambda x, w, geom=geom: direct.forward(geom, x, w)).lower(x, w)
         assert (" while(" in hlo.compile().as_text()) == loops, n
+
+
+def test_direct_ungrouped_forward_is_two_halves_at_once():
+    """direct's ungrouped forward computes two halves of the batch at once, joined (no
+    loop, whose output buffer cost more than the products: LeNet's conv1 at batch 500),
+    at every batch size; one sample runs whole. Values: the sweep above."""
+    from jaxconv._src.algorithms import direct
+
+    for n, halves in ((500, True), (8, True), (1, False)):  # LeNet's conv1
+        geom = _conv_geom(dict(n=n, cin=1, cout=20, D=(28, 28), k=(5, 5),
+                               kw=dict(stride=1, padding=0, dilation=1, groups=1)))
+        x, w = jnp.ones((n, 1, 28, 28)), jnp.ones((20, 1, 5, 5))
+        text = jax.jit(lambda x, w, geom=geom: direct.forward(geom, x, w)).lower(x, w).as_text()
+        assert "stablehlo.while" not in text, n
+        assert ("stablehlo.concatenate" in text) == halves, n
 
 
 @pytest.mark.parametrize("limit", [1, 128])
