@@ -106,6 +106,13 @@ def test_supports_and_flops():
     assert fft.flops(large, 1, 1, 1) < direct(large)   # a large one: FFT is
     assert not fft.prefer_over_direct(small, 8, 16, 16)
     assert fft.prefer_over_direct(large, 8, 16, 16)
+    # many channels: the flops say FFT (0.11 of direct), the kernel's spectrum (10 Mi
+    # complex values) says no; with 16 channels the same kernel is the FFT's
+    wide = geometry((28, 28), (9, 9), padding=4)
+    assert fft.flops(wide, 4, 128, 128) < fft.CPU_CROSSOVER * 2.0 * 4 * 128 * 128 * 28 * 28 * 81
+    assert fft.kernel_spectrum(wide, 128, 128) > fft.MAX_KERNEL_SPECTRUM
+    assert not fft.prefer_over_direct(wide, 4, 128, 128)
+    assert fft.prefer_over_direct(wide, 16, 16, 16)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 11, 13, 97, 121, 1000, 1025, 4097, 30031])

@@ -32,7 +32,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       three maps (C=128 3x3 56x56 N=8: 1.4-2.4 / 1.3 / 4.6-5.5 against xla
       75 / 79 / 39).
     * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
-      says the FFT costs less than 0.15x the direct flops: ``fft`` for all three.
+      says the FFT costs less than 0.15x the direct flops and the kernel's
+      spectrum is small enough (:data:`algorithms.fft.MAX_KERNEL_SPECTRUM`: 9x9
+      128->128 at 28x28 ran 242 ms against xla's 91): ``fft`` for all three.
     * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
       56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed

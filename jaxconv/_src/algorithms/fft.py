@@ -312,11 +312,35 @@ def flops(geom: ConvGeometry, batch: int, c_in: int, c_out: int) -> float:
 # convolution, so it wins once its estimated flops fall below ~0.15 of direct
 # (2-D, 16 -> 16 channels, 64x64: k >= 7; 1-D, 32 channels, L=1024: k >= ~40).
 CPU_CROSSOVER = 0.15
+#: ... and only while the kernel's spectrum, ``C_out * C_in/G * prod(F) / 2`` complex
+#: values (:func:`kernel_spectrum`), stays below this many (24 MiB in complex64):
+#: beyond it, transforming the kernel and reading its spectrum back for the products
+#: runs far below the flop rate the crossover assumes. 2-D 'same', ms, fft against
+#: the best of xla / im2col (2026-12-04): 128 -> 128 at 28x28, N=4, 9x9 (10.1 Mi
+#: values, flops 0.11 of direct) 242 against 91; 11x11 (12.5 Mi) 212 against 130;
+#: 5x5 64 -> 128, N=23 (4.0 Mi) 122 against 57; within it, 64 -> 64 N=16 9x9 (2.5
+#: Mi) 75 against 80, 7x7 78 against 72; 32 -> 32 32x32 N=16 9x9 (0.8 Mi) 17
+#: against 31; 16 -> 16 64x64 N=8 11x11 18 against 25.
+MAX_KERNEL_SPECTRUM = 3 << 20
+
+
+def kernel_spectrum(geom: ConvGeometry, c_in: int, c_out: int) -> int:
+    """Complex values in the kernel's spectrum: ``C_out * C_in/G`` transforms of
+    ``prod(F) / 2`` frequencies (``F``: the padded transform lengths).
+
+    Example:
+      >>> g = ConvGeometry(in_spatial=(28, 28), kernel=(9, 9), out_spatial=(28, 28),
+      ...                  stride=(1, 1), padding=((4, 4),) * 2, dilation=(1, 1), groups=1)
+      >>> kernel_spectrum(g, 128, 128) > MAX_KERNEL_SPECTRUM
+      True
+    """
+    return c_out * (c_in // geom.groups) * math.prod(_fft_lengths(geom)) // 2
 
 
 def prefer_over_direct(geom: ConvGeometry, batch: int, c_in: int, c_out: int,
                        crossover: float = CPU_CROSSOVER) -> bool:
-    """True when :func:`flops` is below ``crossover`` times a direct convolution's.
+    """True when :func:`flops` is below ``crossover`` times a direct convolution's
+    and the kernel's spectrum is at most :data:`MAX_KERNEL_SPECTRUM` values.
 
     Direct: ``2 * N * C_in * C_out / G * prod(O) * prod(k)`` flops (xla, im2col
     and direct all do this work). The default crossover is measured on XLA:CPU.
@@ -332,4 +356,5 @@ def prefer_over_direct(geom: ConvGeometry, batch: int, c_in: int, c_out: int,
     """
     direct = (2.0 * batch * c_in * c_out / geom.groups * math.prod(geom.out_spatial)
               * math.prod(geom.kernel))
-    return flops(geom, batch, c_in, c_out) < crossover * direct
+    return (flops(geom, batch, c_in, c_out) < crossover * direct
+            and kernel_spectrum(geom, c_in, c_out) <= MAX_KERNEL_SPECTRUM)
