@@ -85,7 +85,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       9.4, 3x3 1->32 3.6 against 4.7). From more input channels im2col's product is 2.4-3.2x faster than
       direct's (1x1 32->32 28x28 N=64 4.2 against 13.7 ms; 'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32
       28x28 3.1 against 8.0). The weight gradient is ``xla`` for some padded
-      convolutions with few output channels (:func:`_xla_weight_grad`).
+      convolutions with few output channels, and for wide kernels onto many channels
+      at small outputs (:func:`_xla_weight_grad`).
     * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
       64->64: xla 9.2 / 8.2 against im2col 11.7 / 32); the input gradient is
       ``im2col`` onto at most :data:`FEW_CHANNELS` channels, ``phase`` when
@@ -295,13 +296,27 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     56x56 3.3 / 17.8-21.5 / 43.5-72.3 against 3.2 / 8.9-15.2 / 52.0-66.2; 3x3 8->16
     56x56 29.6 against 29.4; from one input channel (5x5 1->8 56x56 13.4 against
     5.5). XLA measured faster in a few shapes this leaves to im2col: 3x3 32->16 56x56
-    N=32 29.5 against 38.9 (one run); 5x5 128->128 14x14 N=12 26.3-50.7 against
-    51.3-78.9 (but 56x56 N=1 27.2-57.9 against 33.3-44.5).
+    N=32 29.5 against 38.9 (one run); 5x5 128->128 56x56 N=1 27.5 against 40.2.
+
+    Also XLA's: a kernel of :data:`WIDE_KERNEL_TAPS` or more from at least
+    :data:`WIDE_DW_CHANNELS` [0] onto at least [1] channels with at most
+    :data:`SMALL_DW_OUTPUT` output positions a sample, where the padded patch
+    matrix is large and mostly borders (5x5 'same', ms, xla / im2col,
+    2026-12-04): 64->128 14x14 N=23 20.6-25.6 / 31.5-34.3; 128->128 14x14 N=12
+    22.4-27.9 / 32.0-35.8; 128->256 14x14 N=6 19.4 / 28.5; 7x7: 64->128 N=92
+    19.6 / 34.9, 128->128 N=48 16.7 / 38.1, 256->256 N=12 29.6 / 77.3. Not
+    where it lost: 64->64 14x14 N=46 44.6 / 22.7; 32->64 22.9 / 14.7; 64->128
+    28x28 N=23 150 / 96; 3x3 128->128 14x14 27.9 / 14.9. It misses 256->256
+    14x14 N=3, 33.5-34.8 / 27.0-27.3.
     """
     if (geom.ndim != 2 or any(s != 1 for s in geom.stride)
             or all(p == (0, 0) for p in geom.padding) or c_in % XLA_DX_CHANNELS):
         return False
-    return c_out <= 8 or (c_out <= 16 and math.prod(geom.kernel) >= WIDE_KERNEL_TAPS)
+    wide = math.prod(geom.kernel) >= WIDE_KERNEL_TAPS
+    if (wide and c_in >= WIDE_DW_CHANNELS[0] and c_out >= WIDE_DW_CHANNELS[1]
+            and math.prod(geom.out_spatial) <= SMALL_DW_OUTPUT):
+        return True
+    return c_out <= 8 or (c_out <= 16 and wide)
 
 
 def _grouped(geom: ConvGeometry, taps: int, cin_g: int, cout_g: int, strided: bool) -> Plan:
@@ -392,6 +407,10 @@ WIDE_KERNEL_WIDE_OUTPUT = (128, 160)
 #: apart from 3x3 (:func:`_width_patches_win`, :func:`_xla_input_grad`,
 #: :func:`_xla_weight_grad`).
 WIDE_KERNEL_TAPS = 25
+#: A wide kernel's padded weight gradient from at least [0] onto at least [1] channels
+#: is XLA's at up to :data:`SMALL_DW_OUTPUT` output positions (:func:`_xla_weight_grad`).
+WIDE_DW_CHANNELS = (64, 128)
+SMALL_DW_OUTPUT = 14 * 14
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`rules`).
 PRODUCT_MIN_CHANNELS = 16
