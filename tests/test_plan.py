@@ -133,6 +133,8 @@ AUTO_CASES = [
     ((2, 48, 8, 8), (128, 48, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
     ((2, 64, 14, 14), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "xla")),
     ((2, 64, 28, 28), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "im2col", "im2col")),
+    ((2, 64, 14, 14), (128, 64, 5, 5), {"stride": 2, "padding": 2}, Plan("xla", "phase", "xla")),
+    ((2, 128, 8, 8), (256, 128, 1, 1), {"stride": 2}, Plan("im2col", "im2col", "im2col")),
     ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),
     ((2, 8, 16, 16), (8, 1, 3, 3), {"groups": 8, "padding": 1}, Plan("direct", "direct", "direct")),
     ((2, 16, 16, 16), (16, 8, 3, 3), {"groups": 2, "padding": 1}, Plan("xla", "im2col", "xla")),

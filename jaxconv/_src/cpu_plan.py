@@ -40,7 +40,10 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
       convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
       for the input gradient, except ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` channels and ``xla`` for many stride-1 2-D ones
+      :data:`PHASE_MIN_CHANNELS` channels with a kernel of more than one tap (a
+      strided 1x1 kernel's phases are one product and zeros: im2col's product and
+      fold, ms, phase / im2col, 128->256 28x28 N=64 30.7-40.0 / 12.9-21.1, 64->128
+      56x56 N=16 8.3 / 5.1, 2026-12-04) and ``xla`` for many stride-1 2-D ones
       (:func:`_xla_input_grad`: 'valid' ones, few width-patch rows, or where im2col
       would fold) and for strided 2-D ones onto fewer, a multiple of
       :data:`XLA_DX_CHANNELS`, from at most :data:`STRIDED_XLA_DX_OUT` (ms, im2col /
@@ -169,7 +172,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
         # measured on XLA:CPU, see algorithms/fft.py; all three maps behave alike)
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
-        input_grad = "phase" if strided and c_in >= PHASE_MIN_CHANNELS else "im2col"
+        input_grad = ("phase" if strided and c_in >= PHASE_MIN_CHANNELS and taps > 1
+                      else "im2col")
         if _xla_input_grad(geom, c_in, c_out):
             input_grad = "xla"
         elif (strided and input_grad == "im2col" and geom.ndim == 2
@@ -281,8 +285,8 @@ def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
 
 
 def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
-    """Whether a 2-D, stride-1, padded convolution's weight gradient is XLA's
-    (ungrouped): at most 8 output channels, or at most 16 with a kernel of 25 taps or
+    """Whether a 2-D, padded convolution's weight gradient is XLA's (ungrouped), at
+    stride 1: at most 8 output channels, or at most 16 with a kernel of 25 taps or
     more, from a multiple of :data:`XLA_DX_CHANNELS` input channels.
 
     XLA's CPU weight-gradient convolution is 2-10x slower than im2col's product on
@@ -307,15 +311,18 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     19.6 / 34.9, 128->128 N=48 16.7 / 38.1, 256->256 N=12 29.6 / 77.3. Not
     where it lost: 64->64 14x14 N=46 44.6 / 22.7; 32->64 22.9 / 14.7; 64->128
     28x28 N=23 150 / 96; 3x3 128->128 14x14 27.9 / 14.9. It misses 256->256
-    14x14 N=3, 33.5-34.8 / 27.0-27.3.
+    14x14 N=3, 33.5-34.8 / 27.0-27.3. Strided alike (5x5 stride 2 from 28x28,
+    padded 2: 64->128 N=23 23.6 / 41.4, 128->256 N=6 27.9 / 38.7).
     """
-    if (geom.ndim != 2 or any(s != 1 for s in geom.stride)
-            or all(p == (0, 0) for p in geom.padding) or c_in % XLA_DX_CHANNELS):
+    if (geom.ndim != 2 or all(p == (0, 0) for p in geom.padding)
+            or c_in % XLA_DX_CHANNELS):
         return False
     wide = math.prod(geom.kernel) >= WIDE_KERNEL_TAPS
     if (wide and c_in >= WIDE_DW_CHANNELS[0] and c_out >= WIDE_DW_CHANNELS[1]
             and math.prod(geom.out_spatial) <= SMALL_DW_OUTPUT):
-        return True
+        return True  # at any stride
+    if any(s != 1 for s in geom.stride):
+        return False
     return c_out <= 8 or (c_out <= 16 and wide)
 
 
