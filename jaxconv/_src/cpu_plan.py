@@ -304,8 +304,7 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
 
     Also XLA's: a kernel of :data:`WIDE_KERNEL_TAPS` or more from at least
     :data:`WIDE_DW_CHANNELS` [0] onto at least [1] channels with at most
-    :data:`SMALL_DW_OUTPUT` output positions a sample, where the padded patch
-    matrix is large and mostly borders (5x5 'same', ms, xla / im2col,
+    :data:`SMALL_DW_OUTPUT` output positions a sample (5x5 'same', ms, xla / im2col,
     2026-12-04): 64->128 14x14 N=23 20.6-25.6 / 31.5-34.3; 128->128 14x14 N=12
     22.4-27.9 / 32.0-35.8; 128->256 14x14 N=6 19.4 / 28.5; 7x7: 64->128 N=92
     19.6 / 34.9, 128->128 N=48 16.7 / 38.1, 256->256 N=12 29.6 / 77.3. Not

@@ -325,8 +325,8 @@ MAX_KERNEL_SPECTRUM = 3 << 20
 
 
 def kernel_spectrum(geom: ConvGeometry, c_in: int, c_out: int) -> int:
-    """Complex values in the kernel's spectrum: ``C_out * C_in/G`` transforms of
-    ``prod(F) / 2`` frequencies (``F``: the padded transform lengths).
+    """Complex values in the kernel's spectrum, about: ``C_out * C_in/G`` real
+    transforms of ``prod(F) / 2`` frequencies each (``F``: the padded transform lengths).
 
     Example:
       >>> g = ConvGeometry(in_spatial=(28, 28), kernel=(9, 9), out_spatial=(28, 28),
