@@ -85,9 +85,10 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       LeNet's conv1 3.3 ms against im2col's 8.4 at batch 128, 14.9 against 33.8
       at 500, 2026-12-04), strided one pass of fused products
       (:data:`algorithms.direct.VARIADIC_TERMS`; 5x5 1->20 7.5 against im2col's
-      9.4, 3x3 1->32 3.6 against 4.7). From more input channels im2col's product is 2.4-3.2x faster than
-      direct's (1x1 32->32 28x28 N=64 4.2 against 13.7 ms; 'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32
-      28x28 3.1 against 8.0). The weight gradient is ``xla`` for some padded
+      9.4, 3x3 1->32 3.6 against 4.7). From more input channels im2col's product
+      is 2.4-3.2x faster than direct's (1x1 32->32 28x28 N=64 4.2 against 13.7 ms;
+      'same' 3x3 3->16 56x56 10.1 against 23.7; 2->32 28x28 3.1 against 8.0).
+      The weight gradient is ``xla`` for some padded
       convolutions with few output channels, and for wide kernels onto many channels
       at small outputs (:func:`_xla_weight_grad`).
     * ungrouped 1-D: ``xla`` for the forward and the weight gradient (k=9
@@ -251,7 +252,8 @@ def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
       (a 'full' correlation), or those width patches have fewer than
       ``WIDTH_PATCHES_ROWS[0]`` rows (as in the forward), or the kernel has 25 taps
       or more onto at most 32 channels. ms, xla / im2col, 3x3 unless said: 'valid'
-      16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7; 48->48 28x28 12.1 / 18.0; 64->64 56x56 10.8 / 13.8; 64->128 28x28 11.6 / 12.0;
+      16->16 56x56 10.6 / 16.2; 32->32 28x28 7.2 / 10.7; 48->48 28x28 12.1 / 18.0;
+      64->64 56x56 10.8 / 13.8; 64->128 28x28 11.6 / 12.0;
       128->128 9.6 / 10.9; 5x5 32->32 56x56 29.9 / 36.5; 'same' 16->16 (48 rows)
       56x56 18.8-20.7 / 23.9-27.2, 28x28 5.5-5.9 / 5.5-6.9, 14x14 1.6 / 2.7; 'same'
       5x5 16->16 / 32->32 28x28 8.4-9.8 / 25.3-36.4 against 9.1-12.8 / 29.4-42.0

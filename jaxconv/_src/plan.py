@@ -9,8 +9,9 @@ the geometry.
 
 ``method="auto"`` asks a deterministic cost model (:func:`_auto`), calibrated
 from measurements on each backend: on CPU it chooses per map among the
-algorithms (:mod:`jaxconv._src.cpu_plan`, its rules and their measurements), on GPU and TPU it picks ``xla`` (the vendor libraries) unless a
-measurement on that backend says otherwise. With measured autotuning switched
+algorithms (:mod:`jaxconv._src.cpu_plan`, its rules and their measurements),
+on GPU and TPU it picks ``xla`` (the vendor libraries) unless a measurement on
+that backend says otherwise. With measured autotuning switched
 on (:func:`jaxconv.autotune` or ``JAXCONV_AUTOTUNE=1``), ``"auto"`` instead
 times every candidate once and caches the winner (:mod:`jaxconv._src.autotune`).
 """
