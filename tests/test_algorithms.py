@@ -223,7 +223,9 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
     """Ungrouped at stride 1, direct's weight gradient is one matrix product a tap of
     channel-major operands (dot_generals, no variadic reduction); strided it stays the
     one-pass variadic reduction. Both, whole and in chunks of samples, with the bias
-    gradient from the same pass, against the reference in float64."""
+    gradient from the same pass, against the reference in float64. The channel-major
+    operands are transposed once, before the chunks are taken: no transposition in the
+    chunks' functions (inside the loop it copied every chunk)."""
     from jaxconv._src.algorithms import direct
 
     geom = _args.conv_geometry("conv", (6, 3, 7, 6), (4, 3, 3, 2), None, stride=stride,
@@ -234,7 +236,7 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
         x, w, g = _arrays64(geom, 6, 3, 4, seed=7)
         _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
         want = np.asarray(vjp(g)[1])
-        for samples in (6, 2):  # whole; three chunks (a loop)
+        for samples in (6, 3, 2):  # whole; two chunks at once; three chunks (a loop)
             monkeypatch.setattr(direct, "TAPS_CHUNK_ELEMENTS", samples * per)
             monkeypatch.setattr(direct, "WEIGHT_GRAD_CHUNK_ELEMENTS", samples * per)
             lowered = jax.jit(lambda x, g: direct.weight_and_bias_grad(geom, x, g)).lower(x, g)
@@ -242,6 +244,9 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
             dots = text.count("stablehlo.dot_general")
             if stride == 1:
                 assert dots and dots % 6 == 0, dots  # 6 taps a chunk
+                chunk_fns = text.split("func.func private")[1:]
+                assert (" stablehlo.while" in text) == (samples == 2), samples
+                assert not any("stablehlo.transpose" in f for f in chunk_fns), samples
             else:
                 assert dots == 0 and "stablehlo.reduce" in text
             dw, db = lowered.compile()(x, g)

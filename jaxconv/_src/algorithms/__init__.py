@@ -223,15 +223,31 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
     return lax.fori_loop(0, iters, body, buf).reshape((n, *out.shape[1:]))
 
 
+def _chunked_channel_major(a: jax.Array, nc: int) -> jax.Array:
+    """``a`` (``(n, C, ...)``) as ``(n // nc, C, nc, ...)``: chunk ``i`` is ``[i]``, the same
+    samples as :func:`_chunked`'s chunk ``i``, channel-major and contiguous."""
+    return jnp.moveaxis(_chunked(a, nc), 0, 2)
+
+
 def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.Array, *,
-               per_sample: int, budget: int, acc: Any, at_once: int | None = None) -> Any:
+               per_sample: int, budget: int, acc: Any, at_once: int | None = None,
+               channel_major: bool = False) -> Any:
     """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
     (sized and looped as in :func:`map_chunks`, ``at_once`` chunks an iteration, default
     :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype.
-    ``fn`` may return a tuple of arrays (each is summed)."""
+    ``fn`` may return a tuple of arrays (each is summed).
+
+    With ``channel_major``, ``a`` and ``b`` (``(n, C, ...)``) are transposed once, before
+    the loop, so that ``fn`` receives each chunk as a contiguous ``(C, nc, ...)``: the
+    transposition then fuses into whatever produced ``a`` or ``b`` (a cotangent's
+    elementwise backward), where a transposition inside the loop is a copy of every
+    chunk (see :func:`algorithms.direct.weight_grad`)."""
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, budget)
+    if channel_major:
+        return _sum_chunks_channel_major(fn, a, b, n=n, nc=nc, per_sample=per_sample,
+                                         budget=budget, acc=acc, at_once=at_once)
 
     def cast(tree: Any, dtype: Any) -> Any:
         return jax.tree.map(lambda v: v.astype(dtype), tree)
@@ -252,5 +268,36 @@ def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.A
         return functools.reduce(add, parts, total)
 
     shapes = jax.eval_shape(fn, a[:nc], b[:nc])
+    total = jax.tree.map(lambda sd: _zeros_varying_like(sd.shape, acc, a), shapes)
+    return cast(lax.fori_loop(0, iters, body, total), a.dtype)
+
+
+def _sum_chunks_channel_major(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array,
+                              b: jax.Array, *, n: int, nc: int, per_sample: int, budget: int,
+                              acc: Any, at_once: int | None) -> Any:
+    """:func:`sum_chunks` with ``channel_major``: chunks ``(C, nc, ...)``, see there."""
+    def cast(tree: Any, dtype: Any) -> Any:
+        return jax.tree.map(lambda v: v.astype(dtype), tree)
+
+    if nc == n:
+        return fn(jnp.swapaxes(a, 0, 1), jnp.swapaxes(b, 0, 1))
+    ca, cb = _chunked_channel_major(a, nc), _chunked_channel_major(b, nc)
+    iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
+
+    def part(i: Any) -> Any:
+        return cast(fn(lax.dynamic_index_in_dim(ca, i, 0, keepdims=False),
+                       lax.dynamic_index_in_dim(cb, i, 0, keepdims=False)), acc)
+
+    def add(s: Any, t: Any) -> Any:
+        return jax.tree.map(operator.add, s, t)
+
+    if iters == 1:
+        return cast(functools.reduce(add, [cast(fn(ca[i], cb[i]), acc) for i in range(k)]),
+                    a.dtype)
+
+    def body(i: jax.Array, total: Any) -> Any:
+        return functools.reduce(add, [part(i * k + j) for j in range(k)], total)
+
+    shapes = jax.eval_shape(fn, ca[0], cb[0])
     total = jax.tree.map(lambda sd: _zeros_varying_like(sd.shape, acc, a), shapes)
     return cast(lax.fori_loop(0, iters, body, total), a.dtype)

@@ -142,10 +142,8 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     device-sharded batch into one collective per operand (all-gathers of the
     partial sums), while a plain sum is one all-reduce of the gradient. Same
     speed within noise (depthwise 5.6 against 6.0 ms; 32 groups of 8: 4.4
-    against 3.8). Ungrouped at stride 1: :func:`_weight_grad_taps`.
+    against 3.8). Ungrouped at stride 1, :func:`_weight_grad_taps` instead.
     """
-    if _taps_form(geom):
-        return _weight_grad_taps(geom, x, g, precision=precision, bias=bias)
     G = geom.groups
     c_out = g.shape[1]
     cin_g = x.shape[1] // G
@@ -178,38 +176,38 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     return dw if db is None else (dw, db.reshape((c_out,)).astype(x.dtype))
 
 
-def _weight_grad_taps(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+def _weight_grad_taps(geom: ConvGeometry, xt: jax.Array, gt: jax.Array, *,
                       precision: Precision = None, bias: bool = False) -> Any:
     """Ungrouped ``dw`` at stride 1: ``dw[:, :, j] = g_t @ x_j^T`` for every tap ``j``.
 
-    ``g`` is transposed once to channel-major ``g_t``, ``(C_out, N*P)``, and
-    ``x`` to ``(C_in, N, *Dp)``, whose tap slices are ``(C_in, N*P)``: one matrix
-    product a tap (for one input channel, a matrix-vector product), each
-    reading ``g_t`` from cache, in chunks of samples
-    (:data:`TAPS_CHUNK_ELEMENTS`). XLA's variadic reduction
-    (:func:`_weight_grad`) runs unvectorised here, its reductions over each
-    sample's rows being short: LeNet's conv1 (1 -> 20, 5x5, 28x28) 3.3 ms
-    against 8.0 at batch 128, 14.9 against 34.4 at 500 (im2col 8.4 / 33.8),
-    and the LeNet step 10-15% faster at batch 128, 5-8% at 500 (A/B in one
+    Channel-major operands, ``xt``: ``(C_in, N, *D)``, ``gt``: ``(C_out, N, *O)``
+    (:func:`weight_grad` transposes them once, before its chunk loop): ``gt`` as
+    ``(C_out, N*P)`` times each tap's slice of the padded ``xt`` as ``(C_in, N*P)``,
+    one matrix product a tap (for one input channel, a matrix-vector product), each
+    reading ``gt`` from cache, in chunks of samples (:data:`TAPS_CHUNK_ELEMENTS`).
+    XLA's variadic reduction (:func:`_weight_grad`) runs unvectorised here, its
+    reductions over each sample's rows being short: LeNet's conv1 (1 -> 20, 5x5,
+    28x28) 3.3 ms against 8.0 at batch 128, 14.9 against 34.4 at 500 (im2col 8.4
+    / 33.8), and the LeNet step 10-15% faster at batch 128, 5-8% at 500 (A/B in one
     process, 2026-12-04). From more input channels it is 1.3-4x faster than the
     variadic reduction but im2col's one product is faster still (N=64, 3 -> 16
     3x3 56x56 10.8 against 20.9 and im2col's 8.9). Strided, the tap slices are
     strided copies of ``x``: 1 -> 32 3x3 stride 2 56x56 4.7 against the
     variadic reduction's 2.2, which keeps those.
     """
-    n, c_in = x.shape[:2]
-    c_out = g.shape[1]
-    acc = acc_dtype(x.dtype)
+    c_in, n = xt.shape[:2]
+    c_out = gt.shape[0]
+    acc = acc_dtype(xt.dtype)
     k = n * math.prod(geom.out_spatial)
-    xt = jnp.swapaxes(pad_spatial(x, pads(geom), 2), 0, 1)  # (C_in,N,*Dp)
-    gt = jnp.swapaxes(g, 0, 1).reshape((c_out, k))
+    xt = pad_spatial(xt, pads(geom), 2)  # (C_in,N,*Dp)
+    gt = gt.reshape((c_out, k))
     cols = [lax.dot_general(gt, tap_slice(xt, geom, j, 2).reshape((c_in, k)),
                             (((1,), (1,)), ((), ())), precision=precision,
                             preferred_element_type=acc) for j in taps(geom)]
-    dw = jnp.stack(cols, axis=-1).reshape((c_out, c_in, *geom.kernel)).astype(x.dtype)
+    dw = jnp.stack(cols, axis=-1).reshape((c_out, c_in, *geom.kernel)).astype(xt.dtype)
     if not bias:
         return dw
-    return dw, jnp.sum(gt, axis=1, dtype=acc).astype(x.dtype)
+    return dw, jnp.sum(gt, axis=1, dtype=acc).astype(xt.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -285,10 +283,27 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
 
     One pass over ``x`` and ``g`` (:func:`_weight_grad`) per chunk of samples
     (:data:`WEIGHT_GRAD_CHUNK_ELEMENTS`), the chunks' sums added -> ``(C_out, C_in/G, *k)``.
+    Ungrouped at stride 1, one product a tap (:func:`_weight_grad_taps`) of
+    channel-major chunks, ``x`` and ``g`` transposed once before the chunk loop
+    (``sum_chunks(channel_major=True)``), where XLA fuses the transposition into
+    ``g``'s producer. Transposed in the loop, each chunk was a copy at a scalar
+    loop's speed: LeNet's conv1 backward 7.4 -> 5.1 ms of instruction time in a
+    batch-128 step, the step 1.5-3% faster at batch 128 and 1.5-6.5% at 500 (A/B
+    in one process, two runs, 2026-12-07).
     """
-    return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
+    return _sum_weight_grad(geom, x, g, precision=precision, bias=False)
+
+
+def _sum_weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                     precision: Precision, bias: bool) -> Any:
+    """:func:`_weight_grad` or, ungrouped at stride 1, :func:`_weight_grad_taps` on
+    channel-major chunks, summed over chunks of samples."""
+    taps_form = _taps_form(geom)
+    one = _weight_grad_taps if taps_form else _weight_grad
+    return sum_chunks(lambda xc, gc: one(geom, xc, gc, precision=precision, bias=bias), x, g,
                       per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
-                      budget=_weight_grad_budget(geom), acc=acc_dtype(x.dtype))
+                      budget=_weight_grad_budget(geom), acc=acc_dtype(x.dtype),
+                      channel_major=taps_form)
 
 
 def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
@@ -303,8 +318,6 @@ def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     backward) into the weight gradient's pass: LeNet step 23.8 against 22.9 ms
     at batch 128, 92.1 against 89.7 at 500 (A/B in one process).
     """
-    out: tuple[jax.Array, jax.Array] = sum_chunks(
-        lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision, bias=True), x, g,
-        per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
-        budget=_weight_grad_budget(geom), acc=acc_dtype(x.dtype))
+    out: tuple[jax.Array, jax.Array] = _sum_weight_grad(geom, x, g, precision=precision,
+                                                        bias=True)
     return out
