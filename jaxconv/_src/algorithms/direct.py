@@ -285,7 +285,7 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     (:data:`WEIGHT_GRAD_CHUNK_ELEMENTS`), the chunks' sums added -> ``(C_out, C_in/G, *k)``.
     Ungrouped at stride 1, one product a tap (:func:`_weight_grad_taps`) of
     channel-major chunks, ``x`` and ``g`` transposed once before the chunk loop
-    (``sum_chunks(channel_major=True)``), where XLA fuses the transposition into
+    (``sum_chunks``'s ``layouts``), where XLA fuses the transposition into
     ``g``'s producer. Transposed in the loop, each chunk was a copy at a scalar
     loop's speed: LeNet's conv1 backward 7.4 -> 5.1 ms of instruction time in a
     batch-128 step, the step 1.5-3% faster at batch 128 and 1.5-6.5% at 500 (A/B
@@ -303,7 +303,7 @@ def _sum_weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     return sum_chunks(lambda xc, gc: one(geom, xc, gc, precision=precision, bias=bias), x, g,
                       per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
                       budget=_weight_grad_budget(geom), acc=acc_dtype(x.dtype),
-                      channel_major=taps_form)
+                      layouts=("channels", "channels") if taps_form else ("batch", "batch"))
 
 
 def weight_and_bias_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
