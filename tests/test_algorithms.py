@@ -6,6 +6,9 @@ compile. Geometries: the conv sweep of test_conv.py, its conv_transpose twins
 (output_padding), and a small hypothesis-generated space.
 """
 
+import os
+import subprocess
+import sys
 from functools import partial
 
 import jax
@@ -20,6 +23,7 @@ from test_conv import SWEEP, _transpose_case
 import jaxconv
 from jaxconv._src import _args
 from jaxconv._src import reference as ref
+from jaxconv._src.algorithms import pads
 from jaxconv._src.plan import ALGORITHMS, algorithm
 
 NAMES = sorted(ALGORITHMS)
@@ -320,6 +324,90 @@ def test_xla_split_weight_grad_conditions():
     assert not xla.split_weight_grad(256, 512, 512, backend="cpu")  # too many programs
     assert not xla.split_weight_grad(32, 256, 256, backend="gpu")
     assert not xla.split_weight_grad(32, 256, 256, backend="tpu")
+
+
+def test_xla_widened_conditions():
+    from jaxconv._src.algorithms import xla
+
+    def wide(x, w, stride=(1, 1), pad=((1, 1), (1, 1)), dil=(1, 1), ldil=(1, 1), groups=1,
+             dtype=jnp.float32, backend="cpu"):
+        return xla.widened(x, w, stride, pad, dil, ldil, groups, dtype, backend)
+
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3)) == (0, 1)  # 'same': one more output row
+    assert wide((8, 64, 40, 56), (64, 64, 3, 3)) == (1, 1)  # the longer dim costs less
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), pad=((0, 0), (0, 0))) == (0, 3)  # 'valid'
+    assert wide((2, 20, 12, 12), (50, 20, 5, 5), pad=((0, 0), (0, 0))) == (0, 5)  # 63% more
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), stride=(2, 1)) == (1, 1)  # the stride-1 dim
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), stride=(2, 2)) is None  # strided: 2x work
+    assert wide((2, 64, 12, 12), (64, 64, 9, 9), pad=((0, 0), (0, 0))) is None  # 2.25x work
+    assert wide((8, 16, 56, 56), (16, 16, 3, 3)) is None  # XLA's own convolution already
+    assert wide((8, 3, 56, 56), (32, 3, 3, 3)) == (0, 1)  # 32 output channels
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), pad=((2, 2), (1, 1))) is None  # 58 > 56
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), ldil=(2, 2)) is None  # an input gradient
+    assert wide((8, 64, 56, 56), (64, 1, 3, 3), groups=64) is None  # depthwise
+    assert wide((8, 64, 56, 56), (64, 8, 3, 3), groups=8) == (0, 1)
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), dtype=jnp.bfloat16) is None
+    assert wide((8, 64, 56, 56), (64, 64, 3, 3), backend="gpu") is None
+    assert wide((8, 64, 56), (64, 64, 3), pad=((1, 1),)) is None  # 1-D
+
+
+@pytest.mark.parametrize("kw", [
+    {"padding": 1}, {"padding": 0}, {"padding": 2, "dilation": 2}, {"stride": (2, 1)},
+    {"padding": 1, "groups": 2, "cin": 48, "cout": 48}, {"padding": 1, "stride": (1, 2), "cin": 3},
+], ids=str)
+def test_xla_widened_convolution_matches_reference(kw):
+    """The widened forward and input gradient (more than 16 channels, 2-D) against the
+    reference, float64, with the convolution XLA compiles having the widened shape; in
+    float32 it is XLA's own convolution, not YNNPACK's, where the probe says so."""
+    from jaxconv._src.algorithms import xla
+
+    kw = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, **kw}
+    c_in, c_out = kw.pop("cin", 24), kw.pop("cout", 24)
+    x_shape, w_shape = (2, c_in, 7, 9), (c_out, c_in // kw["groups"], 3, 3)
+    geom = _args.conv_geometry("conv", x_shape, w_shape, None, **kw)
+    probe = xla.ynn_takes_convolutions()
+    G = geom.groups  # two groups: one convolution each (xla.SPLIT_GROUPS)
+    wide = xla.widened((2, c_in // G, 7, 9), (c_out // G, *w_shape[1:]), geom.stride,
+                       pads(geom), geom.dilation, (1, 1), 1, jnp.float64)
+    assert wide is not None
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, 2, c_in, c_out, seed=7)
+        y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        dx, dw = vjp(g)
+        fwd = jax.jit(partial(xla.forward, geom)).lower(x, w)
+        out = [2, c_out // G, *y.shape[2:]]
+        out[2 + wide[0]] += wide[1]
+        widened_type = "tensor<" + "x".join(map(str, out)) + "xf64>"
+        assert (widened_type in fwd.as_text()) == probe, widened_type
+        np.testing.assert_allclose(np.asarray(fwd.compile()(x, w)), np.asarray(y), rtol=1e-10,
+                                   atol=1e-10)
+        got = (xla.input_grad(geom, g, w), xla.weight_grad(geom, x, g))
+        for a, b in zip(got, (dx, dw)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
+    if probe:
+        f32 = [jnp.asarray(a, jnp.float32) for a in (x, w)]
+        hlo = jax.jit(partial(xla.forward, geom)).lower(*f32).compile().as_text()
+        assert "__ynn_fusion" not in hlo and "convolution(" in hlo
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's CPU compiler")
+def test_xla_widens_nothing_where_convolutions_stay_off_ynnpack():
+    """With XLA's flag that keeps convolutions off YNNPACK the probe says so and the
+    forward convolution keeps its shape (a fresh process: XLA reads its flags once)."""
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from jaxconv._src.algorithms import xla\n"
+        "from jaxconv._src import _args\n"
+        "assert not xla.ynn_takes_convolutions()\n"
+        "geom = _args.conv_geometry('conv', (2, 24, 7, 9), (24, 24, 3, 3), None, stride=1,\n"
+        "                           padding=1, dilation=1, groups=1)\n"
+        "x, w = jnp.ones((2, 24, 7, 9)), jnp.ones((24, 24, 3, 3))\n"
+        "text = jax.jit(lambda x, w: xla.forward(geom, x, w)).lower(x, w).as_text()\n"
+        "assert 'tensor<2x24x8x9xf32>' not in text, text\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
+           "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
 
 
 @pytest.mark.parametrize("groups", [1, 2])

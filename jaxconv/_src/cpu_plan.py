@@ -13,6 +13,7 @@ import math
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
+from .algorithms import pads, transposed_geometry
 from .geometry import ConvGeometry
 from .plan import ALGORITHMS, MAPS, Plan, Shape, unsupported
 
@@ -175,7 +176,7 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     if geom.ndim >= 2:
         input_grad = ("phase" if strided and c_in >= PHASE_MIN_CHANNELS and taps > 1
                       else "im2col")
-        if _xla_input_grad(geom, c_in, c_out):
+        if _xla_input_grad(geom, c_in, c_out) or _widened_xla(geom, "input_grad", c_in, c_out):
             input_grad = "xla"
         elif (strided and input_grad == "im2col" and geom.ndim == 2
               and c_in % XLA_DX_CHANNELS == 0 and c_out <= STRIDED_XLA_DX_OUT):
@@ -184,6 +185,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build
         elif few_terms:
             forward = "im2col" if strided else "direct"
+        elif _widened_xla(geom, "forward", c_in, c_out):
+            forward = "xla"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in, c_out))
@@ -235,6 +238,44 @@ def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
         if c_out >= WIDE_KERNEL_WIDE_OUTPUT[0]:
             hi = WIDE_KERNEL_WIDE_OUTPUT[1]
     return lo <= geom.kernel[-1] * c_in <= hi
+
+
+def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
+    """Whether XLA's widened convolution (:func:`algorithms.xla.widened`) runs this
+    stride-1 2-D ungrouped map (``"forward"`` or ``"input_grad"``), as it does from at
+    least :data:`WIDENED_XLA_CHANNELS` channels each way when the extra outputs are at
+    most :data:`WIDENED_XLA_AT_MOST` of the work.
+
+    Widened, XLA's convolution is not YNNPACK's (see :data:`algorithms.xla.WIDEN_AT_MOST`)
+    and beat im2col in forward and input gradient in every such shape of a sweep
+    (2026-12-07, ms, xla / im2col, forward then input gradient; 3x3 'same' unless
+    said, N scaled to about the same work): 64->64 56x56 9.4 / 11.1, 9.6 / 10.3;
+    32->32 56x56 5.9 / 7.4, 6.4 / 7.3; 32->32 28x28 1.6 / 1.8, 1.7 / 1.8; 32->64 28x28
+    2.8 / 3.3, 2.8 / 3.1; 48->48 2.8 / 3.0, 2.7 / 3.0; 64->128 4.3 / 5.3, 4.7 / 4.6;
+    128->128 7.6 / 8.0, 7.7 / 7.9; 128->256 14x14 4.2 / 4.3, 4.5 / 4.6; 5x5 'same'
+    32->32 28x28 3.5 / 4.5, 3.5 / 4.4; 64->64 5.7 / 6.6, 5.8 / 6.7; 'valid' 32->32
+    56x56 (6% more outputs) 5.8 / 6.6. It lost from fewer channels (24->24 28x28 1.29
+    / 1.16; 20->20 56x56 4.7 / 3.0) and with more extra outputs ('valid' 3x3 64->64
+    28x28, 12%: 4.6 / 4.1). Dilated kernels are unmeasured and left to the other rules,
+    as is a 1x1 kernel, which im2col runs as one product.
+    """
+    if (geom.ndim != 2 or geom.groups != 1 or any(s != 1 for s in geom.stride)
+            or any(d != 1 for d in geom.dilation) or min(c_in, c_out) < WIDENED_XLA_CHANNELS
+            or math.prod(geom.kernel) == 1):
+        return False  # a 1x1 kernel: im2col's one product (64->64 56x56 dx 2.2 / 3.4 ms)
+    xla = ALGORITHMS["xla"]
+    if which == "forward":
+        lhs, rhs, out = ((1, c_in, *geom.in_spatial), (c_out, c_in, *geom.kernel),
+                         geom.out_spatial)  # the shapes xla.forward convolves
+        padding = pads(geom)
+    else:
+        geom_t = transposed_geometry(geom)
+        lhs, rhs, out = ((1, c_out, *geom_t.in_spatial), (c_in, c_out, *geom.kernel),
+                         geom.in_spatial)
+        padding = geom_t.padding
+    wide = xla.widened(lhs, rhs, geom.stride, padding, geom.dilation, (1,) * geom.ndim,
+                       backend="cpu")
+    return wide is not None and wide[1] / out[wide[0]] <= WIDENED_XLA_AT_MOST
 
 
 def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
@@ -419,6 +460,11 @@ WIDE_KERNEL_TAPS = 25
 #: is XLA's at up to :data:`SMALL_DW_OUTPUT` output positions (:func:`_xla_weight_grad`).
 WIDE_DW_CHANNELS = (64, 128)
 SMALL_DW_OUTPUT = 14 * 14
+#: XLA's widened convolution (:func:`_widened_xla`) runs an ungrouped stride-1 2-D
+#: forward and input gradient from at least this many channels each way ...
+WIDENED_XLA_CHANNELS = 32
+#: ... when its extra outputs are at most this fraction of the work.
+WIDENED_XLA_AT_MOST = 0.08
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`rules`).
 PRODUCT_MIN_CHANNELS = 16

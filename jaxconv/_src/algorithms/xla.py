@@ -4,10 +4,16 @@ It supports every geometry and dtype, and is what ``"auto"`` picks on GPU and
 TPU, where XLA's convolutions are the vendor libraries'. The arrays stay
 channels-first: XLA chooses its own internal layout for a convolution and
 transposes once at entry and exit.
+
+On CPU, a 2-D convolution is widened where that is cheap (:func:`widened`): one
+output more than the input along a stride-1 dim, sliced off again, which keeps
+it on XLA's own convolution instead of YNNPACK's (see :data:`WIDEN_AT_MOST`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -27,6 +33,139 @@ Precision = lax.Precision | None
 def _preferred(dtype: DTypeLike) -> jnp.dtype | None:
     d = jnp.dtype(dtype)
     return acc_dtype(d) if d != acc_dtype(d) else None
+
+
+#: XLA's CPU runtime (jaxlib 0.10) hands a 2-D float convolution with more than 16
+#: input or output channels to YNNPACK unless, among other conditions, an output
+#: spatial dim is larger than the input's; XLA's own convolution (Eigen's) ran
+#: 1.1-4.2x faster per map in every ungrouped and grouped shape measured but the
+#: depthwise one. :func:`widened` therefore makes one output more than the input
+#: along a stride-1 dim (a higher padding there, the extra outputs sliced off) when
+#: that costs at most this fraction more work. Forward, ms, YNNPACK -> widened
+#: (extra work): 3x3 'same' 64->64 56x56 N=8 15.4 -> 9.4 (2%); 16->32 8.2 -> 5.9;
+#: 128->128 28x28 N=32 33.6 -> 31.2; 256->256 14x14 8.2 -> 7.9 (7%); 5x5 'same'
+#: 64->64 56x56 37.7 -> 22.3; 'valid' 3x3 64->64 56x56 39.9 -> 9.5 (6%), 32->32
+#: 28x28 1.5 -> 1.0 (12%); LeNet's conv2 ('valid' 5x5 20->50 on 12x12, N=128) 10.2
+#: -> 4.4 (63%); 32 groups of 8, 14x14, 7.3 -> 3.9; 4 groups of 32, 28x28, 4.9 ->
+#: 3.8; input gradients alike (3x3 'same' 64->64 15.3 -> 9.6). Strided dims are
+#: not widened: one more output than the input doubles the work (7x7 stride 2 3->64
+#: 224x224: 8.5 -> 22.9). Depthwise convolutions are not: YNNPACK's is the faster
+#: (C=128 56x56 N=8: 101 against 125; ``auto`` runs ``direct`` there anyway). Nor is
+#: the weight gradient's correlation: there the cotangent is the kernel, and a kernel
+#: larger than the input ran 30-170x slower in XLA's convolution (3x3 'same' 64->64
+#: 56x56: 1604 against YNNPACK's 49 ms). Nor are 16-bit floats, which YNNPACK does not
+#: take. Only where :func:`ynn_takes_convolutions`.
+WIDEN_AT_MOST = 0.75
+
+
+def widened(lhs_shape: Sequence[int], rhs_shape: Sequence[int], strides: Sequence[int],
+            padding: Sequence[tuple[int, int]], rhs_dilation: Sequence[int],
+            lhs_dilation: Sequence[int], feature_groups: int = 1,
+            dtype: DTypeLike = jnp.float32,
+            backend: str | None = None) -> tuple[int, int] | None:
+    """``(dim, extra)`` when :func:`_conv` widens this convolution, else None.
+
+    A channels-first 2-D float32 or float64 convolution on CPU with more than 16
+    input or output channels, no input dilation, not depthwise, whose every output
+    spatial dim is at most the input's: ``extra`` outputs more along spatial dim
+    ``dim``, the stride-1 dim where that costs least, at most :data:`WIDEN_AT_MOST` of
+    the work. (:func:`_conv` widens only where :func:`ynn_takes_convolutions`.)
+
+    Args:
+      lhs_shape: the input's shape ``(N, C_in, H, W)``.
+      rhs_shape: the kernel's ``(C_out, C_in / feature_groups, kh, kw)``.
+      strides: the window strides, one per spatial dim.
+      padding: ``(lo, hi)`` per spatial dim.
+      rhs_dilation: the kernel dilation per spatial dim.
+      lhs_dilation: the input dilation per spatial dim.
+      feature_groups: ``feature_group_count``.
+      dtype: the operands' dtype.
+      backend: ``"cpu"``, ``"gpu"``, ``"tpu"``; None = ``jax.default_backend()``.
+
+    Returns:
+      ``(dim, extra)`` or None.
+
+    Example:
+      >>> widened((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1),
+      ...         backend="cpu")
+      (0, 1)
+      >>> widened((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1),
+      ...         backend="gpu") is None
+      True
+    """
+    if (len(lhs_shape) != 4 or any(d != 1 for d in lhs_dilation)
+            or max(lhs_shape[1], rhs_shape[0]) <= 16
+            or (feature_groups > 1 and feature_groups == lhs_shape[1] == rhs_shape[0])
+            or jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+            or (jax.default_backend() if backend is None else backend) != "cpu"):
+        return None
+    outs = [(D + lo + hi - (k - 1) * d - 1) // s + 1 for D, k, (lo, hi), s, d in
+            zip(lhs_shape[2:], rhs_shape[2:], padding, strides, rhs_dilation)]
+    return _widest(lhs_shape[2:], outs, strides)
+
+
+def _widest(sizes: Sequence[int], outs: Sequence[int],
+            strides: Sequence[int]) -> tuple[int, int] | None:
+    """``(dim, extra)``: ``outs[dim] + extra == sizes[dim] + 1`` at the stride-1 dim
+    where ``extra / outs[dim]`` is least, if at most :data:`WIDEN_AT_MOST`; None if
+    an ``outs`` is larger than its ``sizes`` already."""
+    if any(O > D for O, D in zip(outs, sizes)):
+        return None  # XLA's own convolution already
+    costs = [((D + 1 - O) / O, i) for i, (D, O, s) in enumerate(zip(sizes, outs, strides))
+             if s == 1 and O > 0]
+    if not costs:
+        return None
+    cost, dim = min(costs)
+    if cost > WIDEN_AT_MOST:
+        return None
+    return dim, sizes[dim] + 1 - outs[dim]
+
+
+@functools.cache
+def ynn_takes_convolutions() -> bool:
+    """Whether XLA's CPU compiler in this process hands a plain 2-D convolution to
+    YNNPACK and a widened one (:func:`widened`) to its own convolution.
+
+    Compiled once per process from two small convolutions (64 -> 64 channels 3x3 on
+    8x8); True with jaxlib 0.10's defaults, False where XLA's flags keep convolutions
+    off YNNPACK (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution``)
+    or a jaxlib routes them otherwise: then nothing is widened.
+    """
+    if jax.default_backend() != "cpu":
+        return False
+    x = jax.ShapeDtypeStruct((1, 64, 8, 8), jnp.float32)
+    w = jax.ShapeDtypeStruct((64, 64, 3, 3), jnp.float32)
+
+    def ynn(hi: int) -> bool:
+        f = functools.partial(lax.conv_general_dilated, window_strides=(1, 1),
+                              padding=((1, 1), (1, hi)))
+        return "__ynn_fusion" in (jax.jit(f).lower(x, w).compile().as_text() or "")
+
+    return ynn(1) and not ynn(2)
+
+
+def _conv(lhs: jax.Array, rhs: jax.Array, *, window_strides: Sequence[int],
+          padding: Sequence[tuple[int, int]], rhs_dilation: Sequence[int] | None = None,
+          lhs_dilation: Sequence[int] | None = None, feature_group_count: int = 1,
+          **kw: Any) -> jax.Array:
+    """``lax.conv_general_dilated`` (channels-first), widened where :func:`widened` says."""
+    nd = lhs.ndim - 2
+    rdil = tuple(rhs_dilation or (1,) * nd)
+    ldil = tuple(lhs_dilation or (1,) * nd)
+    wide = widened(lhs.shape, rhs.shape, window_strides, padding, rdil, ldil,
+                   feature_group_count, lhs.dtype)
+    if wide is not None and not ynn_takes_convolutions():
+        wide = None
+    pad = list(padding)
+    if wide is not None:
+        dim, extra = wide
+        pad[dim] = (pad[dim][0], pad[dim][1] + extra)
+    y = lax.conv_general_dilated(lhs, rhs, window_strides=window_strides, padding=pad,
+                                 rhs_dilation=rdil, lhs_dilation=ldil,
+                                 feature_group_count=feature_group_count, **kw)
+    if wide is None:
+        return y
+    return lax.slice_in_dim(y, 0, y.shape[2 + wide[0]] - wide[1], axis=2 + wide[0])
 
 
 #: Groups up to which a grouped convolution runs as one ungrouped convolution per group.
@@ -52,18 +191,17 @@ def _grouped_conv(lhs: jax.Array, rhs: jax.Array, groups: int, **kw: Any) -> jax
     c_in, c_out = lhs.shape[1], rhs.shape[0]
     a, b = c_in // groups, c_out // groups
     if groups == 1 or (a == 1 and b == 1):
-        return lax.conv_general_dilated(lhs, rhs, feature_group_count=groups, **kw)
+        return _conv(lhs, rhs, feature_group_count=groups, **kw)
     if a == 1:
-        return lax.conv_general_dilated(jnp.repeat(lhs, b, axis=1), rhs,
-                                        feature_group_count=c_out, **kw)
+        return _conv(jnp.repeat(lhs, b, axis=1), rhs, feature_group_count=c_out, **kw)
     if b == 1:
         rhs_dw = rhs.reshape((c_in, 1, *rhs.shape[2:]))
-        y = lax.conv_general_dilated(lhs, rhs_dw, feature_group_count=c_in, **kw)
+        y = _conv(lhs, rhs_dw, feature_group_count=c_in, **kw)
         return y.reshape((y.shape[0], groups, a, *y.shape[2:])).sum(axis=2, dtype=y.dtype)
     if groups > SPLIT_GROUPS:
-        return lax.conv_general_dilated(lhs, rhs, feature_group_count=groups, **kw)
+        return _conv(lhs, rhs, feature_group_count=groups, **kw)
     return jnp.concatenate([
-        lax.conv_general_dilated(lhs[:, g * a:(g + 1) * a], rhs[g * b:(g + 1) * b], **kw)
+        _conv(lhs[:, g * a:(g + 1) * a], rhs[g * b:(g + 1) * b], **kw)
         for g in range(groups)
     ], axis=1)
 
