@@ -36,6 +36,13 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       says the FFT costs less than 0.15x the direct flops and the kernel's
       spectrum is small enough (:data:`algorithms.fft.MAX_KERNEL_SPECTRUM`: 9x9
       128->128 at 28x28 ran 242 ms against xla's 91): ``fft`` for all three.
+    * ungrouped 2-D, stride 1, from :data:`WIDENED_XLA_CHANNELS` channels each way:
+      ``xla`` for the forward and the input gradient where its widened
+      convolution (:func:`algorithms.xla.widened`, off YNNPACK) adds at most
+      :data:`WIDENED_XLA_AT_MOST` of the work (:func:`_widened_xla`: 0.69-0.96x
+      im2col's time per map in a sweep of 2026-12-07). The rules below were
+      calibrated before that widening, with XLA's 2-D convolutions YNNPACK's
+      wherever YNNPACK took them.
     * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
       56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
