@@ -390,10 +390,55 @@ def test_xla_widened_convolution_matches_reference(kw):
         assert "__ynn_fusion" not in hlo and "convolution(" in hlo
 
 
+def test_xla_dilated_weight_grad_conditions():
+    from jaxconv._src.algorithms import xla
+
+    assert xla.dilates_weight_grad(2, 1, 128, 50, jnp.float32, backend="cpu")
+    assert xla.dilates_weight_grad(2, 1, 8, 64, jnp.float64, backend="cpu")
+    assert xla.dilates_weight_grad(2, 1, 128, 4, jnp.float32, backend="cpu")  # 128 samples
+    assert not xla.dilates_weight_grad(2, 1, 8, 16, jnp.float32, backend="cpu")
+    assert not xla.dilates_weight_grad(2, 4, 128, 64, jnp.float32, backend="cpu")  # groups
+    assert not xla.dilates_weight_grad(1, 1, 128, 64, jnp.float32, backend="cpu")
+    assert not xla.dilates_weight_grad(3, 1, 128, 64, jnp.float32, backend="cpu")
+    assert not xla.dilates_weight_grad(2, 1, 128, 64, jnp.bfloat16, backend="cpu")
+    assert not xla.dilates_weight_grad(2, 1, 128, 64, jnp.float32, backend="gpu")
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"padding": 2}, {"stride": 2, "padding": 1}, {"stride": (3, 1)}, {"dilation": 2},
+    {"padding": 1, "cin": 1},
+], ids=str)
+def test_xla_dilated_weight_grad_matches_reference(kw):
+    """The weight gradient's correlation with its input dilated along the first spatial
+    dim (17 samples: YNNPACK would take it) against the reference, float64; the
+    dilation is in the lowered program where the probe says so, and in float32 the
+    compiled correlation is XLA's own, not YNNPACK's."""
+    from jaxconv._src.algorithms import xla
+
+    kw = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, **kw}
+    c_in = kw.pop("cin", 3)
+    x_shape, w_shape = (17, c_in, 11, 9), (5, c_in, 3, 3)
+    geom = _args.conv_geometry("conv", x_shape, w_shape, None, **kw)
+    probe = xla.ynn_takes_convolutions()
+    assert xla.dilates_weight_grad(2, 1, 17, 5, jnp.float64)
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, 17, c_in, 5, seed=11)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        lowered = jax.jit(partial(xla.weight_grad, geom)).lower(x, g)
+        assert ("lhs_dilate = [2, 1]" in lowered.as_text()) == probe
+        np.testing.assert_allclose(np.asarray(lowered.compile()(x, g)), np.asarray(vjp(g)[1]),
+                                   rtol=1e-10, atol=1e-10)
+    if probe:
+        f32 = [jnp.asarray(a, jnp.float32) for a in (x, g)]
+        hlo = jax.jit(partial(xla.weight_grad, geom)).lower(*f32).compile().as_text()
+        assert "__ynn_fusion" not in hlo and "convolution(" in hlo
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's CPU compiler")
 def test_xla_widens_nothing_where_convolutions_stay_off_ynnpack():
-    """With XLA's flag that keeps convolutions off YNNPACK the probe says so and the
-    forward convolution keeps its shape (a fresh process: XLA reads its flags once)."""
+    """With XLA's flag that keeps convolutions off YNNPACK the probe says so, the
+    forward convolution keeps its shape and the weight gradient's input is not dilated
+    (a fresh process: XLA reads its flags once)."""
     code = (
         "import jax, jax.numpy as jnp\n"
         "from jaxconv._src.algorithms import xla\n"
@@ -404,6 +449,9 @@ def test_xla_widens_nothing_where_convolutions_stay_off_ynnpack():
         "x, w = jnp.ones((2, 24, 7, 9)), jnp.ones((24, 24, 3, 3))\n"
         "text = jax.jit(lambda x, w: xla.forward(geom, x, w)).lower(x, w).as_text()\n"
         "assert 'tensor<2x24x8x9xf32>' not in text, text\n"
+        "g = jnp.ones((2, 24, 7, 9))\n"
+        "text = jax.jit(lambda x, g: xla.weight_grad(geom, x, g)).lower(x, g).as_text()\n"
+        "assert 'lhs_dilate = [2' not in text, text\n"
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
            "JAX_PLATFORMS": "cpu"}

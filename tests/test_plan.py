@@ -106,11 +106,11 @@ def test_precision_is_passed_through():
 # Shapes large enough that "auto" leaves xla on CPU: the algorithm each should get, and
 # (below) the values and gradients auto computes with it, against xla's.
 AUTO_CASES = [
-    ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "direct")),
+    ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "xla")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 16, 16, 16), (32, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 8, 14, 14), (8, 8, 3, 3), {}, Plan("xla", "xla", "im2col")),
-    ((2, 4, 28, 28), (32, 4, 3, 3), {}, Plan("xla", "im2col", "im2col")),
+    ((2, 4, 28, 28), (32, 4, 3, 3), {}, Plan("xla", "im2col", "xla")),
     ((2, 3, 32, 32), (16, 3, 3, 3), {"padding": 1}, Plan("direct", "im2col", "im2col")),
     ((2, 3, 32, 32), (16, 3, 3, 3), {"stride": 2, "padding": 1},
      Plan("im2col", "im2col", "im2col")),
@@ -134,6 +134,8 @@ AUTO_CASES = [
     ((2, 64, 14, 14), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "xla")),
     ((2, 64, 28, 28), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
     ((2, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
+    ((500, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "direct")),
+    ((64, 3, 32, 32), (16, 3, 3, 3), {"padding": 1}, Plan("direct", "im2col", "xla")),
     ((2, 32, 56, 56), (32, 32, 3, 3), {}, Plan("xla", "xla", "im2col")),
     ((2, 24, 28, 28), (24, 24, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 64, 28, 28), (64, 64, 3, 3), {}, Plan("im2col", "xla", "im2col")),

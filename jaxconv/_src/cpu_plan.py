@@ -43,6 +43,10 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       im2col's time per map in a sweep of 2026-12-07). The rules below were
       calibrated before that widening, with XLA's 2-D convolutions YNNPACK's
       wherever YNNPACK took them.
+    * ungrouped 2-D first layers (at most :data:`DILATED_DW_CHANNELS` input
+      channels), stride 1, small outputs: ``xla`` for the weight gradient, its
+      correlation dilated off YNNPACK (:func:`_dilated_xla_weight_grad`; LeNet's
+      conv1: the step 8-9% faster at batch 128 and 256).
     * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
       56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
@@ -198,7 +202,10 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
-        if few_terms and c_in == 1:
+        if c_in <= DILATED_DW_CHANNELS and _dilated_xla_weight_grad(geom, x_shape[0], c_out,
+                                                                    dtype):
+            weight_grad = "xla"
+        elif few_terms and c_in == 1:
             weight_grad = "direct"
         else:
             weight_grad = "xla" if _xla_weight_grad(geom, c_in, c_out) else "im2col"
@@ -283,6 +290,41 @@ def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
     wide = xla.widened(lhs, rhs, geom.stride, padding, geom.dilation, (1,) * geom.ndim,
                        backend="cpu")
     return wide is not None and wide[1] / out[wide[0]] <= WIDENED_XLA_AT_MOST
+
+
+def _dilated_xla_weight_grad(geom: ConvGeometry, n: int, c_out: int,
+                             dtype: DTypeLike) -> bool:
+    """Whether an ungrouped stride-1 2-D weight gradient could be XLA's dilated
+    correlation (:func:`algorithms.xla.dilates_weight_grad`): at most
+    :data:`DILATED_DW_OUTPUT` output positions a sample and a cotangent of at most
+    :data:`DILATED_DW_COTANGENT` elements. :func:`rules` takes it from at most
+    :data:`DILATED_DW_CHANNELS` input channels (a first layer).
+
+    Per map, ms, xla dilated / im2col (or direct): LeNet's conv2 at batch 128 3.8 /
+    5.6, conv1 3.5 / direct's 4.4 (im2col 3.6); 3x3 256->256 14x14 N=8 8.2 / 21.2;
+    'valid' 64->64 28x28 N=16 5.8 / 8.0; 24->24 28x28 2.2 / 3.4; 3x3 'same' 128->128
+    12x12 N=32 6.5 / 8.1, 16->32 16x16 N=32 1.0 / 1.7; 5x5 'same' 64->128 28x28 N=8
+    11.8 / 15.0, 32->32 N=16 6.4 / 6.6, 48->128 8x8 N=16 1.6 / 2.7; but 3x3 'same'
+    64->64 56x56 15.4 / 12.7 (3136 positions) and a 1x1 kernel, im2col's one product
+    (64->64 12x12 N=64 1.4 / 1.2). First layers, N=64 unless said: 3x3 'valid' 4->32
+    28x28 1.8 / 2.3; 'same' 3->16 32x32 1.5 / 2.7; 5x5 'same' 3->32 5.7 / 7.2; 3x3 'same'
+    1->32 28x28 N=128 3.0 / 3.4 (direct 6.4).
+
+    Only first layers take it: XLA copies ``x`` and the cotangent into its
+    convolution's layout whole, where im2col's chunks stay small, and with LeNet's
+    conv2 (20 -> 50) on it the step's peak memory was 1.21x lax's (the bound is 1.2x;
+    1.15x with im2col's), although the step was 6% faster at batch 128. LeNet step, A/B in one process (2026-12-07),
+    ms: conv2's alone 19.6 -> 18.4 at batch 128, 81.9 -> 82.0 at 500; conv1's alone
+    19.8 -> 18.1 at 128, 37.4 -> 34.7 at 256, but 84.3 -> 93.5 at 500 (its cotangent
+    5.8 M elements; 23 MB); both 20.0 -> 16.8 at 128 and 37.0 -> 32.5 at 256.
+    """
+    if (geom.ndim != 2 or geom.groups != 1 or any(s != 1 for s in geom.stride)
+            or any(d != 1 for d in geom.dilation) or math.prod(geom.kernel) == 1
+            or math.prod(geom.out_spatial) > DILATED_DW_OUTPUT
+            or n * c_out * math.prod(geom.out_spatial) > DILATED_DW_COTANGENT):
+        return False
+    return bool(ALGORITHMS["xla"].dilates_weight_grad(geom.ndim, geom.groups, n, c_out, dtype,
+                                                       backend="cpu"))
 
 
 def _xla_input_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
@@ -472,6 +514,13 @@ SMALL_DW_OUTPUT = 14 * 14
 WIDENED_XLA_CHANNELS = 32
 #: ... when its extra outputs are at most this fraction of the work.
 WIDENED_XLA_AT_MOST = 0.08
+#: XLA's dilated weight gradient (:func:`_dilated_xla_weight_grad`) up to this many
+#: output positions a sample ...
+DILATED_DW_OUTPUT = 32 * 32
+#: ... and this many cotangent elements (16 MiB in float32) ...
+DILATED_DW_COTANGENT = 1 << 22
+#: ... from at most this many input channels.
+DILATED_DW_CHANNELS = 4
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`rules`).
 PRODUCT_MIN_CHANNELS = 16

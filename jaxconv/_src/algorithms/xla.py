@@ -8,6 +8,8 @@ transposes once at entry and exit.
 On CPU, a 2-D convolution is widened where that is cheap (:func:`widened`): one
 output more than the input along a stride-1 dim, sliced off again, which keeps
 it on XLA's own convolution instead of YNNPACK's (see :data:`WIDEN_AT_MOST`).
+The weight gradient's correlation dilates its input instead
+(:func:`dilates_weight_grad`). Both only where :func:`ynn_takes_convolutions`.
 """
 
 from __future__ import annotations
@@ -297,16 +299,64 @@ def split_weight_grad(groups: int, c_in: int, c_out: int, backend: str | None = 
     return (jax.default_backend() if backend is None else backend) == "cpu"
 
 
+def dilates_weight_grad(ndim: int, groups: int, n: int, c_out: int, dtype: DTypeLike,
+                        backend: str | None = None) -> bool:
+    """Whether :func:`weight_grad`'s correlation runs with its input dilated by 2.
+
+    A 2-D ungrouped float32 or float64 weight gradient on CPU whose correlation
+    YNNPACK would take (``max(n, c_out) > 16``: the batch is that correlation's
+    input channels), where :func:`ynn_takes_convolutions`. Its first spatial dim
+    is then computed with input dilation 2 and twice the stride and dilation, the
+    same sums over the same products, which YNNPACK does not take, so XLA runs
+    its own convolution: per map, ms, YNNPACK -> dilated (im2col): 3x3 'same'
+    64->64 56x56 N=8 52.9 -> 15.4 (12.7); 256->256 14x14 10.5 -> 8.2 (21.2);
+    'valid' 64->64 28x28 N=16 22.6 -> 5.8 (8.0); 24->24 28x28 3.7 -> 2.2 (3.4);
+    LeNet's conv2 at batch 128 15.1 -> 3.8 (5.6) and conv1 9.0 -> 3.5 (3.6); 3x3
+    stride 2 64->128 14.7 -> 6.8 (6.3); 7x7 stride 2 3->64 224x224 28.4 -> 14.2
+    (13.8). (The forward is widened instead, :func:`widened`: dilated, a
+    one-channel input ran 2x slower.)
+
+    Args:
+      ndim: spatial dims.
+      groups: the convolution's groups.
+      n: the batch size.
+      c_out: the output channels.
+      dtype: the operands' dtype.
+      backend: ``"cpu"``, ``"gpu"``, ``"tpu"``; None = ``jax.default_backend()``.
+
+    Returns:
+      True where the correlation is dilated (given the probe).
+
+    Example:
+      >>> dilates_weight_grad(2, 1, 128, 50, "float32", backend="cpu")
+      True
+      >>> dilates_weight_grad(2, 1, 8, 8, "float32", backend="cpu")  # YNNPACK declines
+      False
+    """
+    return (ndim == 2 and groups == 1 and max(n, c_out) > 16
+            and jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+            and (jax.default_backend() if backend is None else backend) == "cpu")
+
+
 def _correlate_batch(geom: ConvGeometry, x: jax.Array, g: jax.Array, groups: int,
                      precision: Precision) -> jax.Array:
-    """:func:`weight_grad` as one correlation with ``groups`` batch groups."""
+    """:func:`weight_grad` as one correlation with ``groups`` batch groups (its input
+    dilated where :func:`dilates_weight_grad`)."""
     spec = (1, 0, *range(2, geom.ndim + 2))  # swap the roles of the first two axes
     dn = lax.ConvDimensionNumbers(lhs_spec=spec, rhs_spec=spec, out_spec=spec)
+    strides, rhs_dil, padding = list(geom.dilation), list(geom.stride), list(pads(geom))
+    lhs_dil = [1] * geom.ndim
+    if (dilates_weight_grad(geom.ndim, groups, x.shape[0], g.shape[1], x.dtype)
+            and ynn_takes_convolutions()):
+        # x[i] -> x_dil[2i]: every index the correlation reads doubles along dim 0
+        strides[0], rhs_dil[0], lhs_dil[0] = 2 * strides[0], 2 * rhs_dil[0], 2
+        padding[0] = (2 * padding[0][0], 2 * padding[0][1])
     dw = lax.conv_general_dilated(
         x, g,
-        window_strides=geom.dilation,
-        padding=pads(geom),
-        rhs_dilation=geom.stride,
+        window_strides=strides,
+        padding=padding,
+        lhs_dilation=lhs_dil,
+        rhs_dilation=rhs_dil,
         dimension_numbers=dn,
         batch_group_count=groups,
         precision=precision,
