@@ -17,7 +17,9 @@ torch it prints ``torch.profiler``'s self CPU time per operator and input
 shapes.
 
 Timings on a shared machine drift (see ``benchmarks/harness.py``); compare
-rows within one run, as fractions of the step.
+rows within one run, as fractions of the step. XLA's own CPU convolutions run on
+Eigen's thread pool, whose work the trace does not charge to the instruction: a
+``convolution`` row shows little more than its dispatch.
 """
 
 from __future__ import annotations
