@@ -453,8 +453,8 @@ def test_xla_widens_nothing_where_convolutions_stay_off_ynnpack():
         "text = jax.jit(lambda x, g: xla.weight_grad(geom, x, g)).lower(x, g).as_text()\n"
         "assert 'lhs_dilate = [2' not in text, text\n"
     )
-    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
-           "JAX_PLATFORMS": "cpu"}
+    flag = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+    env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
 
 

@@ -313,10 +313,11 @@ def _dilated_xla_weight_grad(geom: ConvGeometry, n: int, c_out: int,
     Only first layers take it: XLA copies ``x`` and the cotangent into its
     convolution's layout whole, where im2col's chunks stay small, and with LeNet's
     conv2 (20 -> 50) on it the step's peak memory was 1.21x lax's (the bound is 1.2x;
-    1.15x with im2col's), although the step was 6% faster at batch 128. LeNet step, A/B in one process (2026-12-07),
-    ms: conv2's alone 19.6 -> 18.4 at batch 128, 81.9 -> 82.0 at 500; conv1's alone
-    19.8 -> 18.1 at 128, 37.4 -> 34.7 at 256, but 84.3 -> 93.5 at 500 (its cotangent
-    5.8 M elements; 23 MB); both 20.0 -> 16.8 at 128 and 37.0 -> 32.5 at 256.
+    1.15x with im2col's), although the step was 6% faster at batch 128. LeNet step,
+    A/B in one process (2026-12-07), ms: conv2's alone 19.6 -> 18.4 at batch 128, 81.9
+    -> 82.0 at 500; conv1's alone 19.8 -> 18.1 at 128, 37.4 -> 34.7 at 256, but 84.3 ->
+    93.5 at 500 (its cotangent 5.8 M elements, 23 MB: :data:`DILATED_DW_COTANGENT`);
+    both 20.0 -> 16.8 at 128 and 37.0 -> 32.5 at 256.
     """
     if (geom.ndim != 2 or geom.groups != 1 or any(s != 1 for s in geom.stride)
             or any(d != 1 for d in geom.dilation) or math.prod(geom.kernel) == 1
