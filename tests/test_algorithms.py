@@ -341,7 +341,8 @@ def test_xla_widened_conditions():
     assert wide((8, 64, 56, 56), (64, 64, 3, 3), stride=(2, 2)) is None  # strided: 2x work
     assert wide((2, 64, 12, 12), (64, 64, 9, 9), pad=((0, 0), (0, 0))) is None  # 2.25x work
     assert wide((8, 16, 56, 56), (16, 16, 3, 3)) is None  # XLA's own convolution already
-    assert wide((8, 3, 56, 56), (32, 3, 3, 3)) == (0, 1)  # 32 output channels
+    assert wide((8, 16, 56, 56), (32, 16, 3, 3)) == (0, 1)  # 32 output channels
+    assert wide((8, 3, 56, 56), (64, 3, 3, 3)) is None  # 3 input channels: YNNPACK's faster
     assert wide((8, 64, 56, 56), (64, 64, 3, 3), pad=((2, 2), (1, 1))) is None  # 58 > 56
     assert wide((8, 64, 56, 56), (64, 64, 3, 3), ldil=(2, 2)) is None  # an input gradient
     assert wide((8, 64, 56, 56), (64, 1, 3, 3), groups=64) is None  # depthwise
@@ -353,7 +354,7 @@ def test_xla_widened_conditions():
 
 @pytest.mark.parametrize("kw", [
     {"padding": 1}, {"padding": 0}, {"padding": 2, "dilation": 2}, {"stride": (2, 1)},
-    {"padding": 1, "groups": 2, "cin": 48, "cout": 48}, {"padding": 1, "stride": (1, 2), "cin": 3},
+    {"padding": 1, "groups": 2, "cin": 48, "cout": 48}, {"padding": 1, "stride": (1, 2), "cin": 16},
 ], ids=str)
 def test_xla_widened_convolution_matches_reference(kw):
     """The widened forward and input gradient (more than 16 channels, 2-D) against the

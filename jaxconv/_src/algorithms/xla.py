@@ -40,8 +40,8 @@ def _preferred(dtype: DTypeLike) -> jnp.dtype | None:
 #: XLA's CPU runtime (jaxlib 0.10) hands a 2-D float convolution with more than 16
 #: input or output channels to YNNPACK unless, among other conditions, an output
 #: spatial dim is larger than the input's; XLA's own convolution (Eigen's) ran
-#: 1.1-4.2x faster per map in every ungrouped and grouped shape measured but the
-#: depthwise one. :func:`widened` therefore makes one output more than the input
+#: 1.1-4.2x faster per map in every ungrouped and grouped shape measured from 16
+#: channels each way but the depthwise one. :func:`widened` therefore makes one output more than the input
 #: along a stride-1 dim (a higher padding there, the extra outputs sliced off) when
 #: that costs at most this fraction more work. Forward, ms, YNNPACK -> widened
 #: (extra work): 3x3 'same' 64->64 56x56 N=8 15.4 -> 9.4 (2%); 16->32 8.2 -> 5.9;
@@ -58,6 +58,12 @@ def _preferred(dtype: DTypeLike) -> jnp.dtype | None:
 #: 56x56: 1604 against YNNPACK's 49 ms). Nor are 16-bit floats, which YNNPACK does not
 #: take. Only where :func:`ynn_takes_convolutions`.
 WIDEN_AT_MOST = 0.75
+#: ... and from at least this many input and output channels: from fewer, widened
+#: ran slower than YNNPACK's, ms, forward / input gradient: LeNet's conv1 (1 -> 20,
+#: 5x5, N=128) 3.5 -> 4.5 forward; 3x3 'same' 3->64 56x56 N=16 3.4 -> 5.7 / 5.4 ->
+#: 7.9; 8->32 28x28 N=32 1.5 -> 1.8 / 1.8 -> 2.2; 5x5 'same' 3->32 32x32 N=64 15.4 ->
+#: 6.1 but 5.5 -> 14.2 (16->32 56x56: 8.2 -> 5.9 forward).
+WIDEN_MIN_CHANNELS = 16
 
 
 def widened(lhs_shape: Sequence[int], rhs_shape: Sequence[int], strides: Sequence[int],
@@ -68,7 +74,8 @@ def widened(lhs_shape: Sequence[int], rhs_shape: Sequence[int], strides: Sequenc
     """``(dim, extra)`` when :func:`_conv` widens this convolution, else None.
 
     A channels-first 2-D float32 or float64 convolution on CPU with more than 16
-    input or output channels, no input dilation, not depthwise, whose every output
+    input or output channels and at least :data:`WIDEN_MIN_CHANNELS` of each, no
+    input dilation, not depthwise, whose every output
     spatial dim is at most the input's: ``extra`` outputs more along spatial dim
     ``dim``, the stride-1 dim where that costs least, at most :data:`WIDEN_AT_MOST` of
     the work. (:func:`_conv` widens only where :func:`ynn_takes_convolutions`.)
@@ -97,6 +104,7 @@ def widened(lhs_shape: Sequence[int], rhs_shape: Sequence[int], strides: Sequenc
     """
     if (len(lhs_shape) != 4 or any(d != 1 for d in lhs_dilation)
             or max(lhs_shape[1], rhs_shape[0]) <= 16
+            or min(lhs_shape[1], rhs_shape[0]) < WIDEN_MIN_CHANNELS
             or (feature_groups > 1 and feature_groups == lhs_shape[1] == rhs_shape[0])
             or jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
             or (jax.default_backend() if backend is None else backend) != "cpu"):
