@@ -39,7 +39,7 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     * ungrouped 2-D, stride 1, from :data:`WIDENED_XLA_CHANNELS` channels each way:
       ``xla`` for the forward and the input gradient where its widened
       convolution (:func:`algorithms.xla.widened`, off YNNPACK) adds at most
-      :data:`WIDENED_XLA_AT_MOST` of the work (:func:`_widened_xla`: 0.69-0.96x
+      :data:`WIDENED_XLA_AT_MOST` of the work (:func:`_widened_xla`: 0.69-1.02x
       im2col's time per map in a sweep of 2026-12-07). The rules below were
       calibrated before that widening, with XLA's 2-D convolutions YNNPACK's
       wherever YNNPACK took them.
@@ -261,7 +261,7 @@ def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
     most :data:`WIDENED_XLA_AT_MOST` of the work.
 
     Widened, XLA's convolution is not YNNPACK's (see :data:`algorithms.xla.WIDEN_AT_MOST`)
-    and beat im2col in forward and input gradient in every such shape of a sweep
+    and beat im2col (or, once, matched it) in every such shape of a sweep
     (2026-12-07, ms, xla / im2col, forward then input gradient; 3x3 'same' unless
     said, N scaled to about the same work): 64->64 56x56 9.4 / 11.1, 9.6 / 10.3;
     32->32 56x56 5.9 / 7.4, 6.4 / 7.3; 32->32 28x28 1.6 / 1.8, 1.7 / 1.8; 32->64 28x28
