@@ -359,7 +359,8 @@ def test_xla_widened_conditions():
 def test_xla_widened_convolution_matches_reference(kw):
     """The widened forward and input gradient (more than 16 channels, 2-D) against the
     reference, float64, with the convolution XLA compiles having the widened shape; in
-    float32 it is XLA's own convolution, not YNNPACK's, where the probe says so."""
+    float32 it is XLA's own convolution, not YNNPACK's, where the probe says so (on
+    CPU; elsewhere nothing is widened and the probe is False)."""
     from jaxconv._src.algorithms import xla
 
     kw = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, **kw}
@@ -369,7 +370,7 @@ def test_xla_widened_convolution_matches_reference(kw):
     probe = xla.ynn_takes_convolutions()
     G = geom.groups  # two groups: one convolution each (xla.SPLIT_GROUPS)
     wide = xla.widened((2, c_in // G, 7, 9), (c_out // G, *w_shape[1:]), geom.stride,
-                       pads(geom), geom.dilation, (1, 1), 1, jnp.float64)
+                       pads(geom), geom.dilation, (1, 1), 1, jnp.float64, backend="cpu")
     assert wide is not None
     with jax.enable_x64(True):
         x, w, g = _arrays64(geom, 2, c_in, c_out, seed=7)
@@ -421,7 +422,7 @@ def test_xla_dilated_weight_grad_matches_reference(kw):
     x_shape, w_shape = (17, c_in, 11, 9), (5, c_in, 3, 3)
     geom = _args.conv_geometry("conv", x_shape, w_shape, None, **kw)
     probe = xla.ynn_takes_convolutions()
-    assert xla.dilates_weight_grad(2, 1, 17, 5, jnp.float64)
+    assert xla.dilates_weight_grad(2, 1, 17, 5, jnp.float64, backend="cpu")
     with jax.enable_x64(True):
         x, w, g = _arrays64(geom, 17, c_in, 5, seed=11)
         _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
