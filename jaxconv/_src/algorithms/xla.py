@@ -24,7 +24,7 @@ from jax import lax
 from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
-from ..geometry import ConvGeometry
+from ..geometry import ConvGeometry, k_eff, window_output_size
 from . import pads, transposed
 
 NAME = "xla"
@@ -106,12 +106,18 @@ def widened(lhs_shape: Sequence[int], rhs_shape: Sequence[int], strides: Sequenc
             or max(lhs_shape[1], rhs_shape[0]) <= 16
             or min(lhs_shape[1], rhs_shape[0]) < WIDEN_MIN_CHANNELS
             or (feature_groups > 1 and feature_groups == lhs_shape[1] == rhs_shape[0])
-            or jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
-            or (jax.default_backend() if backend is None else backend) != "cpu"):
+            or not _ynn_dtype_on_cpu(dtype, backend)):
         return None
-    outs = [(D + lo + hi - (k - 1) * d - 1) // s + 1 for D, k, (lo, hi), s, d in
+    outs = [window_output_size(D, k_eff(k, d), s, lo, hi) for D, k, (lo, hi), s, d in
             zip(lhs_shape[2:], rhs_shape[2:], padding, strides, rhs_dilation)]
     return _widest(lhs_shape[2:], outs, strides)
+
+
+def _ynn_dtype_on_cpu(dtype: DTypeLike, backend: str | None) -> bool:
+    """A float32 or float64 convolution on CPU (``backend`` None: JAX's default),
+    the ones YNNPACK takes."""
+    return (jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+            and (jax.default_backend() if backend is None else backend) == "cpu")
 
 
 def _widest(sizes: Sequence[int], outs: Sequence[int],
@@ -342,8 +348,7 @@ def dilates_weight_grad(ndim: int, groups: int, n: int, c_out: int, dtype: DType
       False
     """
     return (ndim == 2 and groups == 1 and max(n, c_out) > 16
-            and jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
-            and (jax.default_backend() if backend is None else backend) == "cpu")
+            and _ynn_dtype_on_cpu(dtype, backend))
 
 
 def _correlate_batch(geom: ConvGeometry, x: jax.Array, g: jax.Array, groups: int,
