@@ -436,6 +436,21 @@ def test_xla_dilated_weight_grad_matches_reference(kw):
         assert "__ynn_fusion" not in hlo and "convolution(" in hlo
 
 
+def test_xla_after_cotangent_is_exactly_x():
+    """The dilated weight gradient's tie of x to the cotangent changes no bit of x,
+    whatever either holds (signed zeros, NaN, infinities; a NaN cotangent)."""
+    from jaxconv._src.algorithms import xla
+
+    x = jnp.asarray([[-0.0, 0.0, jnp.nan, jnp.inf, -jnp.inf, 1e-45, -3.5]] * 3, jnp.float32)
+    x = x.reshape(3, 7, 1)
+    for fill in (0.0, jnp.nan, jnp.inf):
+        g = jnp.full((3, 2, 4), fill, jnp.float32)
+        out = jax.jit(xla.after_cotangent)(x, g)
+        assert out.dtype == x.dtype and out.shape == x.shape
+        np.testing.assert_array_equal(np.asarray(out).view(np.uint32),
+                                      np.asarray(x).view(np.uint32))
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's CPU compiler")
 def test_xla_widens_nothing_where_convolutions_stay_off_ynnpack():
     """With XLA's flag that keeps convolutions off YNNPACK the probe says so, the

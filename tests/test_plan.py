@@ -107,6 +107,11 @@ def test_precision_is_passed_through():
 # (below) the values and gradients auto computes with it, against xla's.
 AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "xla")),
+    # XLA's dilated weight gradient beyond first layers: a 5x5 kernel, and 3x3
+    # between 128 channels at small outputs, from 8 samples; not 3x3 64->64
+    ((8, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "xla")),
+    ((8, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("xla", "im2col", "xla")),
+    ((8, 64, 16, 16), (64, 64, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 16, 16, 16), (32, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 8, 14, 14), (8, 8, 3, 3), {}, Plan("xla", "xla", "im2col")),

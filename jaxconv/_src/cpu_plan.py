@@ -43,10 +43,11 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       im2col's time per map in a sweep of 2026-12-07). The rules below were
       calibrated before that widening, with XLA's 2-D convolutions YNNPACK's
       wherever YNNPACK took them.
-    * ungrouped 2-D first layers (at most :data:`DILATED_DW_CHANNELS` input
-      channels), stride 1, small outputs: ``xla`` for the weight gradient, its
-      correlation dilated off YNNPACK (:func:`_dilated_xla_weight_grad`; LeNet's
-      conv1: the step 8-9% faster at batch 128 and 256).
+    * ungrouped stride-1 2-D first layers (at most :data:`DILATED_DW_CHANNELS`
+      input channels), 5x5-or-wider kernels and 3x3 ones between many channels
+      (:func:`_dilated_dw_layer`), small outputs: ``xla`` for the weight gradient,
+      its correlation dilated off YNNPACK (:func:`_dilated_xla_weight_grad`; LeNet's
+      conv1: the step 8-9% faster at batch 128 and 256; conv2 too: 5-7% more).
     * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
       56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
@@ -202,8 +203,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
-        if c_in <= DILATED_DW_CHANNELS and _dilated_xla_weight_grad(geom, x_shape[0], c_out,
-                                                                    dtype):
+        if (_dilated_dw_layer(geom, x_shape[0], c_in, c_out)
+                and _dilated_xla_weight_grad(geom, x_shape[0], c_out, dtype)):
             weight_grad = "xla"
         elif few_terms and c_in == 1:
             weight_grad = "direct"
@@ -292,13 +293,42 @@ def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
     return wide is not None and wide[1] / out[wide[0]] <= WIDENED_XLA_AT_MOST
 
 
+def _dilated_dw_layer(geom: ConvGeometry, n: int, c_in: int, c_out: int) -> bool:
+    """The layers :func:`rules` gives XLA's dilated weight gradient when
+    :func:`_dilated_xla_weight_grad` allows it: first layers (at most
+    :data:`DILATED_DW_CHANNELS` input channels), and from batches of at least
+    :data:`DILATED_DW_BATCH`, wide kernels (at least :data:`WIDE_KERNEL_TAPS` taps)
+    and 3x3 from at least :data:`DILATED_DW_WIDE` channels each way at up to
+    :data:`SMALL_DW_OUTPUT` output positions.
+
+    Per map, ms, xla dilated / im2col (2026-12-07): won, LeNet's conv2 (5x5 20->50)
+    3.7 / 5.3 at batch 128; 5x5 64->128 28x28 N=8 11.8 / 15.0, 48->128 8x8 N=16 1.6 /
+    2.7, 128->128 16x16 N=16 14.9 / 35.9; 3x3 128->128 12x12 N=32 6.5 / 8.1, 256->256
+    14x14 N=8 8.2 / 21.2, 512->512 7x7 N=32 30.0 / 77.9. Lost, so not taken: 3x3
+    64->64 at 16x16 N=64 8.7 / 7.8, 28x28 N=64 30.1 / 24.6, 32x32 N=16 9.7 / 8.9 and
+    N=64 40.9 / 32.5; 128->128 28x28 N=32 40.5 / 39.0. LeNet step, A/B in one process,
+    conv2's weight gradient dilated too: 0.93x the time at batch 128, 0.95x at 256,
+    0.99x at 500, peak memory 1.125x lax's at 128 (1.129x without), 1.00x at 500.
+    The batch is the correlation's input channels: 5x5 16->32 28x28 won at N=8, 2.2 /
+    2.8 (32->32 3.8 / 4.0), but lost at N=2, 1.6 / 0.8.
+    """
+    if c_in <= DILATED_DW_CHANNELS:
+        return True
+    if n < DILATED_DW_BATCH:
+        return False
+    if math.prod(geom.kernel) >= WIDE_KERNEL_TAPS:
+        return True
+    return (min(c_in, c_out) >= DILATED_DW_WIDE
+            and math.prod(geom.out_spatial) <= SMALL_DW_OUTPUT)
+
+
 def _dilated_xla_weight_grad(geom: ConvGeometry, n: int, c_out: int,
                              dtype: DTypeLike) -> bool:
     """Whether an ungrouped stride-1 2-D weight gradient could be XLA's dilated
     correlation (:func:`algorithms.xla.dilates_weight_grad`): at most
     :data:`DILATED_DW_OUTPUT` output positions a sample and a cotangent of at most
-    :data:`DILATED_DW_COTANGENT` elements. :func:`rules` takes it from at most
-    :data:`DILATED_DW_CHANNELS` input channels (a first layer).
+    :data:`DILATED_DW_COTANGENT` elements. :func:`rules` takes it for the layers
+    :func:`_dilated_dw_layer` names.
 
     Per map, ms, xla dilated / im2col (or direct): LeNet's conv2 at batch 128 3.8 /
     5.6, conv1 3.5 / direct's 4.4 (im2col 3.6); 3x3 256->256 14x14 N=8 8.2 / 21.2;
@@ -310,10 +340,10 @@ def _dilated_xla_weight_grad(geom: ConvGeometry, n: int, c_out: int,
     28x28 1.8 / 2.3; 'same' 3->16 32x32 1.5 / 2.7; 5x5 'same' 3->32 5.7 / 7.2; 3x3 'same'
     1->32 28x28 N=128 3.0 / 3.4 (direct 6.4).
 
-    Only first layers take it: XLA copies ``x`` and the cotangent into its
-    convolution's layout whole, where im2col's chunks stay small, and with LeNet's
-    conv2 (20 -> 50) on it the step's peak memory was 1.21x lax's (the bound is 1.2x;
-    1.15x with im2col's), although the step was 6% faster at batch 128. LeNet step,
+    XLA copies ``x`` and the cotangent into its convolution's layout whole; the copy
+    of ``x`` is tied to the cotangent (:func:`algorithms.xla.after_cotangent`), or
+    XLA made it in the forward pass and with LeNet's conv2 (20 -> 50) on it the
+    step's peak memory was 1.21x lax's (the bound is 1.2x). LeNet step,
     A/B in one process (2026-12-07), ms: conv2's alone 19.6 -> 18.4 at batch 128, 81.9
     -> 82.0 at 500; conv1's alone 19.8 -> 18.1 at 128, 37.4 -> 34.7 at 256, but 84.3 ->
     93.5 at 500 (its cotangent 5.8 M elements, 23 MB: :data:`DILATED_DW_COTANGENT`);
@@ -520,8 +550,12 @@ WIDENED_XLA_AT_MOST = 0.08
 DILATED_DW_OUTPUT = 32 * 32
 #: ... and this many cotangent elements (16 MiB in float32) ...
 DILATED_DW_COTANGENT = 1 << 22
-#: ... from at most this many input channels.
+#: ... for first layers (at most this many input channels), wide kernels, and ...
 DILATED_DW_CHANNELS = 4
+#: ... 3x3 kernels from at least this many channels each way (:func:`_dilated_dw_layer`),
+#: the last two from batches of at least this many samples.
+DILATED_DW_WIDE = 128
+DILATED_DW_BATCH = 8
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`rules`).
 PRODUCT_MIN_CHANNELS = 16
