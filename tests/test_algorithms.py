@@ -436,6 +436,82 @@ def test_xla_dilated_weight_grad_matches_reference(kw):
         assert "__ynn_fusion" not in hlo and "convolution(" in hlo
 
 
+@pytest.mark.parametrize("kw,x_shape", [
+    ({"padding": 1}, (2, 3, 11, 9)),          # 'same', outputs not a multiple of 4
+    ({"padding": 0}, (2, 4, 13, 6)),          # 'valid'
+    ({"padding": ((2, 0), (1, 2))}, (1, 2, 7, 7)),
+    ({"padding": 2}, (1, 2, 1, 2)),           # 'full' of a tiny input
+    ({"padding": 1}, (3, 5, 16, 16)),         # whole tiles
+], ids=str)
+def test_winograd_core_matches_reference(kw, x_shape):
+    """F(4x4, 3x3) for 3x3 stride-1 geometries (where ``applies``): all three maps
+    against the reference in float64; in float32 within 1e-5 of the largest value."""
+    from jaxconv._src.algorithms import winograd
+
+    kw = {"stride": 1, "dilation": 1, "groups": 1, **kw}
+    c_in, c_out = x_shape[1], 4
+    geom = _args.conv_geometry("conv", x_shape, (c_out, c_in, 3, 3), None, **kw)
+    assert winograd.applies(geom)
+    maps = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
+                                    winograd.input_grad(geom, g, w),
+                                    winograd.weight_grad(geom, x, g)))
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, x_shape[0], c_in, c_out, seed=21)
+        y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        want = (y, *vjp(g))
+        for a, b in zip(maps(x, w, g), want):
+            assert a.shape == b.shape and a.dtype == jnp.float64
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
+    got32 = maps(*(jnp.asarray(a, jnp.float32) for a in (x, w, g)))
+    for a, b in zip(got32, want):
+        assert a.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0,
+                                   atol=1e-5 * float(np.max(np.abs(np.asarray(b)))))
+
+
+def test_winograd_applies_only_to_3x3_stride1_ungrouped_2d():
+    """Elsewhere winograd runs im2col's maps: the same values, bit for bit."""
+    from jaxconv._src.algorithms import im2col, winograd
+
+    def geom(x_shape, w_shape, **kw):
+        kw = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1, **kw}
+        return _args.conv_geometry("conv", x_shape, w_shape, None, **kw)
+
+    assert winograd.applies(geom((1, 2, 8, 8), (2, 2, 3, 3)))
+    others = [geom((1, 2, 8, 8), (2, 2, 3, 3), stride=2), geom((1, 2, 8, 8), (2, 2, 3, 3), dilation=2),
+              geom((1, 2, 8, 8), (2, 1, 3, 3), groups=2), geom((1, 2, 8, 8), (2, 2, 5, 5)),
+              geom((1, 2, 8), (2, 2, 3)), geom((1, 2, 6, 6, 6), (2, 2, 3, 3, 3))]
+    for g in others:
+        assert not winograd.applies(g)
+    g = others[0]
+    r = np.random.default_rng(3)
+    x, w = (jnp.asarray(r.standard_normal(s), jnp.float32) for s in ((1, 2, 8, 8), (2, 2, 3, 3)))
+    ct = jnp.asarray(r.standard_normal((1, 2, *g.out_spatial)), jnp.float32)
+    for which, a, b in (("forward", x, w), ("input_grad", ct, w), ("weight_grad", x, ct)):
+        ours = jax.jit(partial(getattr(winograd, which), g))(a, b)
+        theirs = jax.jit(partial(getattr(im2col, which), g))(a, b)
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=which)
+
+
+def test_winograd_in_chunks_and_order2_grads(monkeypatch):
+    """Over its budget winograd maps chunks of samples (the same values); its
+    custom_vjp maps pass order-2 finite differences in float64."""
+    from jaxconv._src.algorithms import winograd
+
+    geom = _args.conv_geometry("conv", (6, 3, 9, 10), (4, 3, 3, 3), None, stride=1, padding=1,
+                               dilation=1, groups=1)
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 2 * winograd._per_sample(geom, 3, 4))
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, 6, 3, 4, seed=22)
+        y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        got = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
+                                       winograd.weight_grad(geom, x, g)))(x, w, g)
+        for a, b in zip(got, (y, vjp(g)[1])):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
+        f = jax.jit(partial(jaxconv.conv, padding=1, method="winograd"))
+        check_grads(f, (x[:1, :, :5, :6], w), order=2, modes=["rev"])
+
+
 def test_xla_after_cotangent_is_exactly_x():
     """The dilated weight gradient's tie of x to the cotangent changes no bit of x,
     whatever either holds (signed zeros, NaN, infinities; a NaN cotangent)."""

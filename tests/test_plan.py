@@ -107,11 +107,14 @@ def test_precision_is_passed_through():
 # (below) the values and gradients auto computes with it, against xla's.
 AUTO_CASES = [
     ((4, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "xla")),
-    # XLA's dilated weight gradient beyond first layers: a 5x5 kernel, and 3x3
-    # between 128 channels at small outputs, from 8 samples; not 3x3 64->64
+    # F(4x4, 3x3) for the forward and input gradient of 3x3 from 64 channels when the
+    # batch has enough tiles (not 512->512 at 7x7, N=8: 32 tiles); XLA's dilated weight
+    # gradient beyond first layers: a 5x5 kernel, and 3x3 between 128 channels at small
+    # outputs, from 8 samples; not 3x3 64->64
+    ((8, 512, 7, 7), (512, 512, 3, 3), {"padding": 1}, Plan("xla", "xla", "xla")),
     ((8, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "xla")),
-    ((8, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("xla", "im2col", "xla")),
-    ((8, 64, 16, 16), (64, 64, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
+    ((8, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "xla")),
+    ((8, 64, 16, 16), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "im2col")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 16, 16, 16), (32, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 8, 14, 14), (8, 8, 3, 3), {}, Plan("xla", "xla", "im2col")),
@@ -138,12 +141,12 @@ AUTO_CASES = [
     ((2, 48, 8, 8), (128, 48, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
     ((2, 64, 14, 14), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "xla")),
     ((2, 64, 28, 28), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
-    ((2, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
+    ((2, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "im2col")),
     ((500, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "direct")),
     ((64, 3, 32, 32), (16, 3, 3, 3), {"padding": 1}, Plan("direct", "im2col", "xla")),
     ((2, 32, 56, 56), (32, 32, 3, 3), {}, Plan("xla", "xla", "im2col")),
     ((2, 24, 28, 28), (24, 24, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
-    ((2, 64, 28, 28), (64, 64, 3, 3), {}, Plan("im2col", "xla", "im2col")),
+    ((2, 64, 28, 28), (64, 64, 3, 3), {}, Plan("winograd", "winograd", "im2col")),
     ((2, 64, 14, 14), (128, 64, 5, 5), {"stride": 2, "padding": 2}, Plan("xla", "phase", "xla")),
     ((2, 128, 8, 8), (256, 128, 1, 1), {"stride": 2}, Plan("im2col", "im2col", "im2col")),
     ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),

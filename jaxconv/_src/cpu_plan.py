@@ -36,7 +36,11 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       says the FFT costs less than 0.15x the direct flops and the kernel's
       spectrum is small enough (:data:`algorithms.fft.MAX_KERNEL_SPECTRUM`: 9x9
       128->128 at 28x28 ran 242 ms against xla's 91): ``fft`` for all three.
-    * ungrouped 2-D, stride 1, from :data:`WIDENED_XLA_CHANNELS` channels each way:
+    * 3x3, stride 1, ungrouped 2-D float32 from :data:`WINOGRAD_CHANNELS` channels
+      each way and :data:`WINOGRAD_TILES` output tiles: ``winograd`` for the forward
+      and the input gradient (:func:`_winograd`: 0.7-0.95x the best of xla and
+      im2col, at par at 14x14 from 64 and 128 channels).
+    * otherwise ungrouped 2-D, stride 1, from :data:`WIDENED_XLA_CHANNELS` channels each way:
       ``xla`` for the forward and the input gradient where its widened
       convolution (:func:`algorithms.xla.widened`, off YNNPACK) adds at most
       :data:`WIDENED_XLA_AT_MOST` of the work (:func:`_widened_xla`: 0.69-1.02x
@@ -188,7 +192,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     if geom.ndim >= 2:
         input_grad = ("phase" if strided and c_in >= PHASE_MIN_CHANNELS and taps > 1
                       else "im2col")
-        if _xla_input_grad(geom, c_in, c_out) or _widened_xla(geom, "input_grad", c_in, c_out):
+        if _winograd(geom, "input_grad", x_shape[0], c_in, c_out, dtype):
+            input_grad = "winograd"
+        elif _xla_input_grad(geom, c_in, c_out) or _widened_xla(geom, "input_grad", c_in, c_out):
             input_grad = "xla"
         elif (strided and input_grad == "im2col" and geom.ndim == 2
               and c_in % XLA_DX_CHANNELS == 0 and c_out <= STRIDED_XLA_DX_OUT):
@@ -197,6 +203,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build
         elif few_terms:
             forward = "im2col" if strided else "direct"
+        elif _winograd(geom, "forward", x_shape[0], c_in, c_out, dtype):
+            forward = "winograd"
         elif _widened_xla(geom, "forward", c_in, c_out):
             forward = "xla"
         else:
@@ -253,6 +261,39 @@ def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
         if c_out >= WIDE_KERNEL_WIDE_OUTPUT[0]:
             hi = WIDE_KERNEL_WIDE_OUTPUT[1]
     return lo <= geom.kernel[-1] * c_in <= hi
+
+
+def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
+              dtype: DTypeLike) -> bool:
+    """Whether F(4x4, 3x3) (:mod:`algorithms.winograd`) runs this float32 map
+    (``"forward"`` or ``"input_grad"``): where it applies (3x3, stride 1, dilation 1,
+    ungrouped, 2-D), from at least :data:`WINOGRAD_CHANNELS` channels each way and
+    :data:`WINOGRAD_TILES` tiles in the batch (``N * ceil(H/4) * ceil(W/4)`` of the
+    map's output), and at least ``C_in * C_out / (C_in + C_out)`` of them: then the
+    tiles' transforms and products (``36 * tiles * (C_in + C_out)`` elements) are at
+    least the kernel's transform (``36 * C_in * C_out``).
+
+    Per map, ms, winograd / the best of xla and im2col, forward then input gradient
+    (3x3 'same' unless said, 2026-12-07): 64->64 56x56 N=8 7.7 / 10.7, 8.0 / 11.0;
+    28x28 N=32 9.1 / 10.9, 7.8 / 10.6; 'valid' 28x28 N=16 4.2 / 4.7, 4.3 / 5.1; 14x14
+    N=32 2.5 / 2.6, 2.6 / 2.6; 64->128 28x28 N=8 3.7 / 5.0, 4.4 / 5.0; 128->128 28x28
+    N=8 7.1 / 8.5, 6.8 / 8.4; 14x14 N=16 4.8 / 4.7, 4.4 / 4.7; 256->256 14x14 N=8 7.5 /
+    8.6, 6.4 / 8.7; 7x7 N=32 7.4 / 10.1, 6.2 / 9.0; 128->128 12x12 N=8 (72 tiles) 2.0 /
+    2.1, 1.9 / 2.0. Lost: with few tiles, where the kernel's transform is most of the
+    work (512->512 7x7 N=8, 32 tiles: 25.5 / 12.2, 23.5 / 12.5; 14x14 N=8, 128 tiles:
+    38.6 / 31.7, 35.7 / 32.5), and from fewer channels (16->16 56x56 1.9 / 1.3; 32->32 3.6 / 3.5,
+    3.5 / 3.3; 3->64 3.4 / 1.5). Its weight gradient is left to the other rules: it won
+    at 128->128 28x28 (6.5 / 10.0) and 64->128 (5.1 / 6.0) but lost at 64->64 56x56
+    (22 / 11.5: 36 products of 64 x 64 over 1568 tiles run far below XLA's matmul
+    rate), 14x14 (3.8 / 3.3) and 256->256 14x14 (10.2 / 8.4).
+    """
+    mod = ALGORITHMS.get("winograd")
+    if (mod is None or jnp.dtype(dtype) != jnp.float32 or not mod.applies(geom)
+            or min(c_in, c_out) < WINOGRAD_CHANNELS):
+        return False
+    out = geom.out_spatial if which == "forward" else geom.in_spatial
+    tiles = n * math.prod(-(-o // mod.M_OUT) for o in out)
+    return tiles >= max(WINOGRAD_TILES, c_in * c_out / (c_in + c_out))
 
 
 def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
@@ -540,6 +581,11 @@ WIDE_KERNEL_TAPS = 25
 #: is XLA's at up to :data:`SMALL_DW_OUTPUT` output positions (:func:`_xla_weight_grad`).
 WIDE_DW_CHANNELS = (64, 128)
 SMALL_DW_OUTPUT = 14 * 14
+#: Winograd's F(4x4, 3x3) (:func:`_winograd`) runs 3x3 stride-1 forwards and input
+#: gradients from at least this many channels each way ...
+WINOGRAD_CHANNELS = 64
+#: ... and this many 4x4 output tiles in the batch.
+WINOGRAD_TILES = 64
 #: XLA's widened convolution (:func:`_widened_xla`) runs an ungrouped stride-1 2-D
 #: forward and input gradient from at least this many channels each way ...
 WIDENED_XLA_CHANNELS = 32

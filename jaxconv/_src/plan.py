@@ -39,7 +39,7 @@ Shape = tuple[int, ...]
 #: The algorithm modules, in order of preference among equals. A module that is
 #: not there (``fft`` is built on another branch) is skipped: registering an
 #: algorithm is adding its name here.
-ALGORITHM_MODULES = ("xla", "im2col", "direct", "phase", "fft")
+ALGORITHM_MODULES = ("xla", "im2col", "direct", "phase", "fft", "winograd")
 
 
 def _load() -> dict[str, types.ModuleType]:

@@ -133,6 +133,19 @@ def transposed(geom: ConvGeometry, w: jax.Array) -> tuple[ConvGeometry, jax.Arra
     return geom_t, jnp.flip(transpose_kernel(w, geom.groups), axis=tuple(range(2, w.ndim)))
 
 
+def needs_floating(name: str, dtype: Any) -> str | None:
+    """The reason algorithm ``name`` declines a non-floating ``dtype``, or None.
+
+    Example:
+      >>> needs_floating("fft", "int32")
+      'fft: needs a real floating dtype; got int32'
+    """
+    d = jnp.dtype(dtype)
+    if not jnp.issubdtype(d, jnp.floating):
+        return f"{name}: needs a real floating dtype; got {d}"
+    return None
+
+
 def channels_last(a: jax.Array) -> jax.Array:
     """``(N, C, *S)`` -> ``(N, *S, C)``."""
     return jnp.moveaxis(a, 1, -1)

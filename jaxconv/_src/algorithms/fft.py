@@ -42,7 +42,7 @@ from jax.typing import DTypeLike
 
 from .._linear import acc_dtype
 from ..geometry import ConvGeometry
-from . import crop_spatial, pad_spatial, pads
+from . import crop_spatial, needs_floating, pad_spatial, pads
 
 NAME = "fft"
 
@@ -172,10 +172,7 @@ def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
       >>> supports(g, "float32") is None, supports(g, "int32")
       (True, 'fft: needs a real floating dtype; got int32')
     """
-    d = jnp.dtype(dtype)
-    if not jnp.issubdtype(d, jnp.floating):
-        return f"fft: needs a real floating dtype; got {d}"
-    return None
+    return needs_floating(NAME, dtype)
 
 
 def _dilate_kernel(geom: ConvGeometry, w: jax.Array) -> jax.Array:
