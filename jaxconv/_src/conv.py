@@ -223,8 +223,8 @@ def conv(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, stride: IntO
         padding (see :func:`jaxconv.pad`).
       method: which algorithm computes each map: ``"auto"`` (a cost model per
         backend, or measurements under :func:`jaxconv.autotune`), one of
-        ``"xla"``, ``"im2col"``, ``"direct"``, ``"phase"`` (and ``"fft"`` where
-        built), or a mapping ``{"forward": ..., "input_grad": ...,
+        ``"xla"``, ``"im2col"``, ``"direct"``, ``"phase"``, ``"winograd"`` (and
+        ``"fft"`` where built), or a mapping ``{"forward": ..., "input_grad": ...,
         "weight_grad": ...}`` (missing maps are ``"auto"``). See
         :func:`jaxconv.conv_plan` for the choice.
       precision: ``None`` (JAX's default, governed by

@@ -19,7 +19,7 @@ from .plan import ALGORITHMS, MAPS, Plan, Shape, unsupported
 
 
 def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) -> Plan:
-    """CPU: per map, among xla / im2col / direct / phase / fft.
+    """CPU: per map, among xla / im2col / direct / phase / fft / winograd.
 
     Calibrated on the 2-core benchmark machine (XLA CPU, float32) from per-map
     timings of the benchmark cases (``benchmarks/run.py``'s shapes; one
