@@ -512,6 +512,35 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
         check_grads(f, (x[:1, :, :5, :6], w), order=2, modes=["rev"])
 
 
+def test_winograd_under_vmap_and_in_bfloat16():
+    """method="winograd" through jaxconv.conv: under vmap (a batch of batches) the
+    same values as one at a time; in bfloat16 (computed in float32) close to the
+    float32 reference, gradients included."""
+    r = np.random.default_rng(23)
+    xs = jnp.asarray(r.standard_normal((3, 2, 4, 9, 7)), jnp.float32)
+    w = jnp.asarray(r.standard_normal((5, 4, 3, 3)), jnp.float32)
+    f = partial(jaxconv.conv, padding=1, method="winograd", precision="highest")
+    got = jax.jit(jax.vmap(f, in_axes=(0, None)))(xs, w)
+    for i in range(3):
+        np.testing.assert_allclose(np.asarray(got[i]), np.asarray(f(xs[i], w)), rtol=1e-6,
+                                   atol=1e-5)
+
+    def loss(f, x, w):
+        return jnp.sum(f(x, w).astype(jnp.float32) ** 2)
+
+    want = ref.conv(xs[0], w, padding=1)
+    dwant = jax.grad(partial(loss, partial(ref.conv, padding=1)), argnums=(0, 1))(xs[0], w)
+    xb, wb = xs[0].astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    yb = jax.jit(f)(xb, wb)
+    assert yb.dtype == jnp.bfloat16
+    scale = float(jnp.max(jnp.abs(want)))
+    np.testing.assert_allclose(np.asarray(yb, np.float32), np.asarray(want), atol=5e-2 * scale)
+    for gb, g in zip(jax.jit(jax.grad(partial(loss, f), argnums=(0, 1)))(xb, wb), dwant):
+        assert gb.dtype == jnp.bfloat16
+        np.testing.assert_allclose(np.asarray(gb, np.float32), np.asarray(g),
+                                   atol=5e-2 * float(jnp.max(jnp.abs(g))))
+
+
 def test_xla_after_cotangent_is_exactly_x():
     """The dilated weight gradient's tie of x to the cotangent changes no bit of x,
     whatever either holds (signed zeros, NaN, infinities; a NaN cotangent)."""

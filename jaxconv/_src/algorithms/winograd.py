@@ -194,7 +194,7 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array,
     rows = [_combine(_G[:, k], [du[u] for u in range(TILE)]) for k in range(R_TAPS)]
     dw = jnp.stack([jnp.stack([_combine(_G[:, l], [rk[v] for v in range(TILE)])
                                for l in range(R_TAPS)]) for rk in rows])  # (3, 3, C_out, C_in)
-    return jnp.transpose(dw, (2, 3, 0, 1))
+    return jnp.transpose(dw, (2, 3, 0, 1)).astype(x.dtype)
 
 
 def _per_sample(geom: ConvGeometry, c_in: int, c_out: int) -> int:
