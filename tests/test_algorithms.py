@@ -512,6 +512,28 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
         check_grads(f, (x[:1, :, :5, :6], w), order=2, modes=["rev"])
 
 
+@pytest.mark.parametrize("method", NAMES)
+def test_every_method_keeps_bfloat16(method):
+    """Output and both gradients come back in bfloat16 from every algorithm (they
+    accumulate in float32), close to the float32 reference."""
+    r = np.random.default_rng(24)
+    x = jnp.asarray(r.standard_normal((2, 4, 9, 8)), jnp.float32)
+    w = jnp.asarray(r.standard_normal((6, 4, 3, 3)), jnp.float32)
+    f = partial(jaxconv.conv, padding=1, method=method)
+
+    def loss(f, x, w):
+        return jnp.sum(f(x, w).astype(jnp.float32) ** 2)
+
+    want = [ref.conv(x, w, padding=1),
+            *jax.grad(partial(loss, partial(ref.conv, padding=1)), argnums=(0, 1))(x, w)]
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    got = [jax.jit(f)(xb, wb), *jax.jit(jax.grad(partial(loss, f), argnums=(0, 1)))(xb, wb)]
+    for a, b in zip(got, want):
+        assert a.dtype == jnp.bfloat16 and a.shape == b.shape
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b),
+                                   atol=5e-2 * float(jnp.max(jnp.abs(b))))
+
+
 def test_winograd_under_vmap_and_in_bfloat16():
     """method="winograd" through jaxconv.conv: under vmap (a batch of batches) the
     same values as one at a time; in bfloat16 (computed in float32) close to the
