@@ -21,7 +21,7 @@ products of the 36 tile positions become 36 matrix products of the tiles
   cotangent correlated with the flipped kernel), which is again 3x3, stride 1.
 * weight_grad: the adjoint of the forward's product with respect to ``U``: the
   cotangent's tiles taken back through the output transform (``A (x) A``),
-  36 products ``V^T dM`` (C_in x C_out), and ``G^T dU G``.
+  36 products ``dM^T V`` (C_out x C_in), and ``G^T dU G``.
 
 Every geometry is accepted: those outside the algorithm's core (2-D, a 3x3
 kernel, stride 1, dilation 1, ungrouped) run ``im2col``'s map instead, as
@@ -29,7 +29,8 @@ kernel, stride 1, dilation 1, ungrouped) run ``im2col``'s map instead, as
 Computation is in float32 for 16-bit floats (:func:`acc_dtype`), where the
 transforms' constants (1/4, 1/6, 1/24) and sums of up to 36 terms would lose
 too much; in float32 the forward's error is about 1e-5 of the output's largest
-magnitude (F(4, 3) is the largest tile that keeps float32 errors that small).
+magnitude (measured; larger tiles' transforms have larger constants and lose
+more, which is why F(4x4, 3x3) is the usual choice).
 """
 
 from __future__ import annotations
@@ -86,7 +87,12 @@ _AT = np.array([[1, 1, 1, 1, 1, 0],
 _A2 = np.einsum("iu,jv->ijuv", _AT, _AT).reshape(M_OUT * M_OUT, TILE * TILE)
 
 #: Elements (tiles and products, per chunk) that the forward and the weight gradient
-#: hold at once (32 MiB in float32): larger batches run in chunks of samples.
+#: hold at once (8 MiB in float32): larger batches run in chunks of samples. With the
+#: whole batch's tiles, a forward and an input gradient in one program (both
+#: memory-bound, run at once) were slower than XLA's: fwd+bwd, fixed cotangent, 3x3
+#: 64->64 56x56 N=8, ms, budget 2^21 / 2^22 / 2^23 elements: 28.7 / 36.9 / 35.3 (the
+#: previous plan 31.0); 28x28 N=32: 28.8 / 36.3 / 34.6 (31.2); 128->128 28x28 N=8:
+#: 23.6 / 22.9 / 22.7 (25.5).
 CHUNK_ELEMENTS = 1 << 21
 
 
