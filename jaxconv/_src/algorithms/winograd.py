@@ -162,13 +162,13 @@ def _kernel_tiles(w: jax.Array) -> jax.Array:
     return u.reshape((TILE * TILE, *w.shape[1::-1]))
 
 
-def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, precision: Precision) -> jax.Array:
+def _forward(geom: ConvGeometry, x: jax.Array, u: jax.Array, precision: Precision) -> jax.Array:
+    """One chunk of samples ``x`` times the transformed kernel ``u`` (:func:`_kernel_tiles`)."""
     n = x.shape[0]
-    c_out = w.shape[0]
-    acc = acc_dtype(x.dtype)
+    c_out = u.shape[-1]
+    acc = u.dtype
     th, tw = _tiles(geom)
     v = _input_tiles(geom, x.astype(acc))
-    u = _kernel_tiles(w.astype(acc))
     m = lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))), precision=precision,
                         preferred_element_type=acc)  # (36, P, C_out)
     y = jnp.dot(jnp.asarray(_A2, acc), m.reshape((TILE * TILE, -1)), precision=precision,
@@ -214,9 +214,10 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     :func:`applies`, else ``im2col``'s forward."""
     if not applies(geom):
         return im2col.forward(geom, x, w, precision=precision)
-    return map_chunks(lambda xc: _forward(geom, xc, w, precision), x,
+    u = _kernel_tiles(w.astype(acc_dtype(x.dtype)))  # once, outside the chunks
+    return map_chunks(lambda xc: _forward(geom, xc, u, precision), x,
                       per_sample=_per_sample(geom, x.shape[1], w.shape[0]),
-                      budget=CHUNK_ELEMENTS).astype(x.dtype)
+                      budget=CHUNK_ELEMENTS)
 
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
