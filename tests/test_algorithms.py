@@ -500,7 +500,11 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
 
     geom = _args.conv_geometry("conv", (6, 3, 9, 10), (4, 3, 3, 3), None, stride=1, padding=1,
                                dilation=1, groups=1)
-    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 2 * winograd._per_sample(geom, 3, 4))
+    per = winograd._per_sample(geom, 3, 4)
+    assert winograd._budget(6, per) == 6 * per  # small: whole
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 2 * per)
+    monkeypatch.setattr(winograd, "WHOLE_ELEMENTS", 5 * per)
+    assert winograd._budget(6, per) == 2 * per  # over WHOLE_ELEMENTS: chunks of 2
     with jax.enable_x64(True):
         x, w, g = _arrays64(geom, 6, 3, 4, seed=22)
         y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)

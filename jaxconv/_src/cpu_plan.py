@@ -286,11 +286,11 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
     at 128->128 28x28 (6.5 / 10.0) and 64->128 (5.1 / 6.0) but lost at 64->64 56x56
     (22 / 11.5: 36 products of 64 x 64 over 1568 tiles run far below XLA's matmul
     rate), 14x14 (3.8 / 3.3) and 256->256 14x14 (10.2 / 8.4). These per-map times
-    are with the whole batch's tiles; in chunks of
-    :data:`algorithms.winograd.CHUNK_ELEMENTS` a map alone runs 1.2-1.5x slower
-    (64->64 56x56 forward 9.3, 256->256 14x14 11.0), but a forward and an input
+    are with the whole batch's tiles; large batches run in chunks
+    (:data:`algorithms.winograd.CHUNK_ELEMENTS`), where a map alone runs about 1.2x
+    slower (64->64 56x56 forward 8.8 against 7.3) but a forward and an input
     gradient in one program run faster, which is what a training step does (see
-    there: fwd+bwd 0.90-0.97x the previous plan's time, with ``relu`` or without).
+    there: fwd+bwd 0.77-0.97x the previous plan's time, with ``relu`` or without).
     """
     mod = ALGORITHMS.get("winograd")
     if (mod is None or jnp.dtype(dtype) != jnp.float32 or not mod.applies(geom)

@@ -86,14 +86,25 @@ _AT = np.array([[1, 1, 1, 1, 1, 0],
 #: The 2-D output transform ``A^T (x) A^T`` as a (16, 36) matrix: ``Y[ij] = sum A2[ij, uv] M[uv]``.
 _A2 = np.einsum("iu,jv->ijuv", _AT, _AT).reshape(M_OUT * M_OUT, TILE * TILE)
 
-#: Elements (tiles and products, per chunk) that the forward and the weight gradient
-#: hold at once (8 MiB in float32): larger batches run in chunks of samples. With the
-#: whole batch's tiles, a forward and an input gradient in one program (both
+#: Elements (tiles and products) that the forward and the weight gradient hold at once:
+#: a batch whose tiles and products are more than :data:`WHOLE_ELEMENTS` (16 MiB in
+#: float32) runs in chunks of samples of at most this many (8 MiB); up to that, whole.
+#: With the whole batch's tiles, a forward and an input gradient in one program (both
 #: memory-bound, run at once) were slower than XLA's: fwd+bwd, fixed cotangent, 3x3
-#: 64->64 56x56 N=8, ms, budget 2^21 / 2^22 / 2^23 elements: 28.7 / 36.9 / 35.3 (the
-#: previous plan 31.0); 28x28 N=32: 28.8 / 36.3 / 34.6 (31.2); 128->128 28x28 N=8:
-#: 23.6 / 22.9 / 22.7 (25.5).
+#: 64->64 56x56 N=8 (7.2 M elements), ms, budget 2^21 / 2^22 / 2^23 elements: 28.7 /
+#: 36.9 / 35.3 (the previous plan 31.0); 28x28 N=32 (7.2 M): 28.8 / 36.3 / 34.6 (31.2).
+#: Smaller batches ran best whole: 128->128 28x28 N=8 (3.6 M) 23.6 / 22.9 / 22.7
+#: (25.5); 256->256 14x14 N=8 (2.4 M) 21.4 / 20.4 whole (23.3). The forward alone, in
+#: chunks against whole, ms: 64->64 56x56 8.8 / 7.3 (XLA 9.5), 256->256 14x14 10.4 /
+#: 7.0 (XLA 8.3), 7x7 N=32 10.2 / 6.9 (8.2).
 CHUNK_ELEMENTS = 1 << 21
+WHOLE_ELEMENTS = 1 << 22
+
+
+def _budget(n: int, per_sample: int) -> int:
+    """Elements a chunk may hold: the whole batch up to :data:`WHOLE_ELEMENTS`, else
+    :data:`CHUNK_ELEMENTS`."""
+    return n * per_sample if n * per_sample <= WHOLE_ELEMENTS else CHUNK_ELEMENTS
 
 
 def supports(geom: ConvGeometry, dtype: DTypeLike) -> str | None:
@@ -215,9 +226,9 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
     if not applies(geom):
         return im2col.forward(geom, x, w, precision=precision)
     u = _kernel_tiles(w.astype(acc_dtype(x.dtype)))  # once, outside the chunks
-    return map_chunks(lambda xc: _forward(geom, xc, u, precision), x,
-                      per_sample=_per_sample(geom, x.shape[1], w.shape[0]),
-                      budget=CHUNK_ELEMENTS)
+    per_sample = _per_sample(geom, x.shape[1], w.shape[0])
+    return map_chunks(lambda xc: _forward(geom, xc, u, precision), x, per_sample=per_sample,
+                      budget=_budget(x.shape[0], per_sample))
 
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
@@ -238,6 +249,7 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     else ``im2col``'s weight gradient."""
     if not applies(geom):
         return im2col.weight_grad(geom, x, g, precision=precision)
+    per_sample = _per_sample(geom, x.shape[1], g.shape[1])
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision), x, g,
-                      per_sample=_per_sample(geom, x.shape[1], g.shape[1]),
-                      budget=CHUNK_ELEMENTS, acc=acc_dtype(x.dtype))
+                      per_sample=per_sample, budget=_budget(x.shape[0], per_sample),
+                      acc=acc_dtype(x.dtype))
