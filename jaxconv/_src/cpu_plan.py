@@ -296,9 +296,10 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
     if (mod is None or jnp.dtype(dtype) != jnp.float32 or not mod.applies(geom)
             or min(c_in, c_out) < WINOGRAD_CHANNELS):
         return False
-    out = geom.out_spatial if which == "forward" else geom.in_spatial
-    tiles = n * math.prod(-(-o // mod.M_OUT) for o in out)
-    return tiles >= max(WINOGRAD_TILES, c_in * c_out / (c_in + c_out))
+    # the input gradient is the forward of the transposed geometry (its tiles cover x)
+    tiled = geom if which == "forward" else transposed_geometry(geom)
+    count = n * math.prod(mod.tiles(tiled))
+    return count >= max(WINOGRAD_TILES, c_in * c_out / (c_in + c_out))
 
 
 def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:

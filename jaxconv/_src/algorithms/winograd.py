@@ -137,8 +137,15 @@ def _combine(coefs: Sequence[float] | np.ndarray, arrays: Sequence[jax.Array]) -
     return functools.reduce(operator.add, terms)
 
 
-def _tiles(geom: ConvGeometry) -> tuple[int, ...]:
-    """Tiles per spatial dim: ``ceil(O / 4)``."""
+def tiles(geom: ConvGeometry) -> tuple[int, ...]:
+    """4x4 output tiles per spatial dim of one sample: ``ceil(O / 4)``.
+
+    Example:
+      >>> g = ConvGeometry(in_spatial=(14, 9), kernel=(3, 3), out_spatial=(14, 9),
+      ...                  stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+      >>> tiles(g)
+      (4, 3)
+    """
     return tuple(-(-o // M_OUT) for o in geom.out_spatial)
 
 
@@ -150,7 +157,7 @@ def _input_tiles(geom: ConvGeometry, x: jax.Array) -> jax.Array:
     into a stacked array that the second reads with strided slices.
     """
     n, c = x.shape[:2]
-    th, tw = _tiles(geom)
+    th, tw = tiles(geom)
     # pad (crop, where negative) to the rows and columns the tiles read
     pairs = [(lo, M_OUT * t + R_TAPS - 1 - lo - d)
              for (lo, _), t, d in zip(pads(geom), (th, tw), geom.in_spatial)]
@@ -178,7 +185,7 @@ def _forward(geom: ConvGeometry, x: jax.Array, u: jax.Array, precision: Precisio
     n = x.shape[0]
     c_out = u.shape[-1]
     acc = u.dtype
-    th, tw = _tiles(geom)
+    th, tw = tiles(geom)
     v = _input_tiles(geom, x.astype(acc))
     m = lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))), precision=precision,
                         preferred_element_type=acc)  # (36, P, C_out)
@@ -195,7 +202,7 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array,
     n, c_in = x.shape[:2]
     c_out = g.shape[1]
     acc = acc_dtype(x.dtype)
-    th, tw = _tiles(geom)
+    th, tw = tiles(geom)
     v = _input_tiles(geom, x.astype(acc))  # (36, P, C_in)
     # the cotangent in 4x4 tiles (zeros past the output), tile positions first and
     # channels before positions (transposing the positions innermost: a cheaper copy)
@@ -216,7 +223,7 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array,
 
 def _per_sample(geom: ConvGeometry, c_in: int, c_out: int) -> int:
     """Elements of one sample's tiles and products (``V`` and ``M``)."""
-    return TILE * TILE * math.prod(_tiles(geom)) * (c_in + c_out)
+    return TILE * TILE * math.prod(tiles(geom)) * (c_in + c_out)
 
 
 def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
