@@ -6,6 +6,7 @@ compile. Geometries: the conv sweep of test_conv.py, its conv_transpose twins
 (output_padding), and a small hypothesis-generated space.
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -259,6 +260,37 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
                                        rtol=1e-10)
 
 
+@pytest.mark.parametrize("kw,x_shape,w_shape", [
+    ({"stride": 1, "padding": 0, "dilation": 1}, (6, 1, 10, 9), (20, 1, 5, 5)),
+    ({"stride": 2, "padding": 1, "dilation": (1, 2)}, (6, 3, 9, 11), (24, 3, 3, 3)),
+    ({"stride": 1, "padding": 1, "dilation": 1}, (6, 2, 7), (20, 2, 3)),  # 1-D
+], ids=str)
+def test_im2col_weight_grad_per_sample_products(monkeypatch, kw, x_shape, w_shape):
+    """Few patch rows onto many output channels: im2col's weight gradient sums one
+    product per sample (a batched dot_general, no transposition of x or g), whole and
+    in chunks of samples one per loop iteration, against the reference in float64."""
+    from jaxconv._src.algorithms import im2col
+
+    geom = _args.conv_geometry("conv", x_shape, w_shape, None, groups=1, **kw)
+    c_in, c_out = x_shape[1], w_shape[0]
+    assert im2col.sample_products(geom, c_in, c_out)
+    assert not im2col.sample_products(geom, c_in, im2col.SAMPLE_MIN_OUT - 1)
+    per = (c_in * math.prod(geom.kernel) + c_out) * math.prod(geom.out_spatial)
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, x_shape[0], c_in, c_out, seed=26)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        want = np.asarray(vjp(g)[1])
+        for samples in (6, 2):  # whole; three chunks in a loop
+            monkeypatch.setattr(im2col, "SAMPLE_CHUNK_ELEMENTS", samples * per)
+            lowered = jax.jit(partial(im2col.weight_grad, geom)).lower(x, g)
+            text = lowered.as_text()
+            assert "stablehlo.transpose" not in text
+            assert ("stablehlo.while" in text) == (samples < 6)
+            assert "batching_dims = [0] x [0]" in text
+            np.testing.assert_allclose(np.asarray(lowered.compile()(x, g)), want, rtol=1e-10,
+                                       atol=1e-10)
+
+
 def test_direct_grouped_forward_is_a_loop_over_half_batches():
     """direct's grouped forward runs as a loop (two halves of the batch, one an
     iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``
@@ -436,21 +468,26 @@ def test_xla_dilated_weight_grad_matches_reference(kw):
         assert "__ynn_fusion" not in hlo and "convolution(" in hlo
 
 
-@pytest.mark.parametrize("kw,x_shape", [
-    ({"padding": 1}, (2, 3, 11, 9)),          # 'same', outputs not a multiple of 4
-    ({"padding": 0}, (2, 4, 13, 6)),          # 'valid'
-    ({"padding": ((2, 0), (1, 2))}, (1, 2, 7, 7)),
-    ({"padding": 2}, (1, 2, 1, 2)),           # 'full' of a tiny input
-    ({"padding": 1}, (3, 5, 16, 16)),         # whole tiles
+@pytest.mark.parametrize("k,kw,x_shape", [
+    (3, {"padding": 1}, (2, 3, 11, 9)),          # 'same', outputs not a multiple of 4
+    (3, {"padding": 0}, (2, 4, 13, 6)),          # 'valid'
+    (3, {"padding": ((2, 0), (1, 2))}, (1, 2, 7, 7)),
+    (3, {"padding": 2}, (1, 2, 1, 2)),           # 'full' of a tiny input
+    (3, {"padding": 1}, (3, 5, 16, 16)),         # whole tiles
+    (5, {"padding": 0}, (2, 3, 12, 12)),         # LeNet's conv2: 2x2 whole tiles
+    (5, {"padding": 2}, (2, 4, 13, 7)),          # 'same', partial tiles
+    (5, {"padding": ((4, 0), (1, 3))}, (1, 2, 6, 9)),
+    (5, {"padding": 4}, (1, 2, 2, 3)),           # 'full' of a tiny input
 ], ids=str)
-def test_winograd_core_matches_reference(kw, x_shape):
-    """F(4x4, 3x3) for 3x3 stride-1 geometries (where ``applies``): all three maps
-    against the reference in float64; in float32 within 1e-5 of the largest value."""
+def test_winograd_core_matches_reference(k, kw, x_shape):
+    """F(4x4, 3x3) and F(4x4, 5x5) for stride-1 geometries (where ``applies``): all
+    three maps against the reference in float64; in float32 within 1e-5 of the
+    largest value."""
     from jaxconv._src.algorithms import winograd
 
     kw = {"stride": 1, "dilation": 1, "groups": 1, **kw}
     c_in, c_out = x_shape[1], 4
-    geom = _args.conv_geometry("conv", x_shape, (c_out, c_in, 3, 3), None, **kw)
+    geom = _args.conv_geometry("conv", x_shape, (c_out, c_in, k, k), None, **kw)
     assert winograd.applies(geom)
     maps = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
                                     winograd.input_grad(geom, g, w),
@@ -469,7 +506,7 @@ def test_winograd_core_matches_reference(kw, x_shape):
                                    atol=1e-5 * float(np.max(np.abs(np.asarray(b)))))
 
 
-def test_winograd_applies_only_to_3x3_stride1_ungrouped_2d():
+def test_winograd_applies_only_to_3x3_5x5_stride1_ungrouped_2d():
     """Elsewhere winograd runs im2col's maps: the same values, bit for bit."""
     from jaxconv._src.algorithms import im2col, winograd
 
@@ -478,8 +515,10 @@ def test_winograd_applies_only_to_3x3_stride1_ungrouped_2d():
         return _args.conv_geometry("conv", x_shape, w_shape, None, **kw)
 
     assert winograd.applies(geom((1, 2, 8, 8), (2, 2, 3, 3)))
+    assert winograd.applies(geom((1, 2, 8, 8), (2, 2, 5, 5)))
     others = [geom((1, 2, 8, 8), (2, 2, 3, 3), stride=2), geom((1, 2, 8, 8), (2, 2, 3, 3), dilation=2),
-              geom((1, 2, 8, 8), (2, 1, 3, 3), groups=2), geom((1, 2, 8, 8), (2, 2, 5, 5)),
+              geom((1, 2, 8, 8), (2, 1, 3, 3), groups=2), geom((1, 2, 8, 8), (2, 2, 7, 7)),
+              geom((1, 2, 8, 8), (2, 2, 3, 5)), geom((1, 2, 8, 8), (2, 2, 1, 1)),
               geom((1, 2, 8), (2, 2, 3)), geom((1, 2, 6, 6, 6), (2, 2, 3, 3, 3))]
     for g in others:
         assert not winograd.applies(g)
@@ -491,6 +530,30 @@ def test_winograd_applies_only_to_3x3_stride1_ungrouped_2d():
         ours = jax.jit(partial(getattr(winograd, which), g))(a, b)
         theirs = jax.jit(partial(getattr(im2col, which), g))(a, b)
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=which)
+
+
+def test_winograd_transforms_are_exact():
+    """The Toom-Cook construction gives Lavin & Gray's F(4, 3) matrices, and every
+    F(4, r) computes the correlation of 1-D data exactly (float64, random data)."""
+    from jaxconv._src.algorithms import winograd
+
+    f3 = winograd.TRANSFORMS[3]
+    np.testing.assert_array_equal(f3.bt, [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
+                                          [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                                          [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]])
+    np.testing.assert_allclose(f3.g, [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6],
+                                      [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                                      [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], rtol=1e-15)
+    np.testing.assert_array_equal(f3.at, [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0],
+                                          [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
+    r = np.random.default_rng(25)
+    for k, f in winograd.TRANSFORMS.items():
+        assert f.bt.shape == (f.tile, f.tile) and f.g.shape == (f.tile, k)
+        d, w = r.standard_normal(f.tile), r.standard_normal(k)
+        want = [d[i:i + k] @ w for i in range(winograd.M_OUT)]
+        np.testing.assert_allclose(f.at @ ((f.g @ w) * (f.bt @ d)), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="takes 7 finite points"):
+        winograd._toom_cook(4, 5, [0, 1])
 
 
 def test_winograd_in_chunks_and_order2_grads(monkeypatch):

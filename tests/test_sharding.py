@@ -279,11 +279,17 @@ def _only_gradient_all_reduces(collectives, shapes):
     # compared: an activation or a batch-sized array has no parameter's size. im2col pads its
     # weight-gradient product to a multiple of 16 output channels and crops after the
     # reduction, so a conv weight's gradient may also be reduced at that padded size.
+    # Winograd's weight gradient is summed over samples in the transformed domain
+    # (n x n tile positions per channel pair, before G^T dU G), so a 3x3 or 5x5
+    # kernel's gradient may be reduced at that size too.
     from jaxconv._src.algorithms.im2col import _padded_width
+    from jaxconv._src.algorithms.winograd import TRANSFORMS
 
     dims = [[int(d) for d in re.findall(r"\d+", s)] for s in shapes]
     param_sizes = {math.prod(d) for d in dims}
     param_sizes |= {_padded_width(d[0]) * math.prod(d[1:]) for d in dims if len(d) > 2}
+    param_sizes |= {TRANSFORMS[d[2]].tile ** 2 * d[0] * d[1] for d in dims
+                    if len(d) == 4 and d[2] == d[3] and d[2] in TRANSFORMS}
     for result in collectives["all-reduce"]:
         for dims in re.findall(r"f32\[([\d,]*)\]", result):
             dims_t = tuple(int(d) for d in dims.split(",") if d)

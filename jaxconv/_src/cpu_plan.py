@@ -38,8 +38,13 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       128->128 at 28x28 ran 242 ms against xla's 91): ``fft`` for all three.
     * 3x3, stride 1, ungrouped 2-D float32 from :data:`WINOGRAD_CHANNELS` channels
       each way and :data:`WINOGRAD_TILES` output tiles: ``winograd`` for the forward
-      and the input gradient (:func:`_winograd`: 0.7-0.95x the best of xla and
-      im2col, at par at 14x14 from 64 and 128 channels).
+      and the input gradient (:func:`_winograd3`: 0.7-0.95x the best of xla and
+      im2col, at par at 14x14 from 64 and 128 channels). 5x5 likewise from
+      :data:`WINOGRAD5_CHANNELS` channels and enough tiles (:func:`_winograd5`),
+      for the forward, the input gradient where 'same'-like, and the weight
+      gradient up to :data:`WINOGRAD5_DW_CHANNELS` channels (LeNet's conv2: forward
+      2.3 against im2col's 3.5 ms, weight gradient 3.5 against xla's 4.0, at batch
+      128; the step 8-9% faster at 128 and 500).
     * otherwise ungrouped 2-D, stride 1, from :data:`WIDENED_XLA_CHANNELS` channels each way:
       ``xla`` for the forward and the input gradient where its widened
       convolution (:func:`algorithms.xla.widened`, off YNNPACK) adds at most
@@ -52,6 +57,11 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       (:func:`_dilated_dw_layer`), small outputs: ``xla`` for the weight gradient,
       its correlation dilated off YNNPACK (:func:`_dilated_xla_weight_grad`; LeNet's
       conv1: the step 8-9% faster at batch 128 and 256; conv2 too: 5-7% more).
+    * ungrouped, from :data:`SAMPLE_PRODUCTS_BATCH` samples, few patch rows onto at
+      least 20 output channels (:func:`algorithms.im2col.sample_products`) where the
+      dilated weight gradient above is not taken (a large cotangent): ``im2col``'s
+      weight gradient as one product per sample (LeNet's conv1 at batch 500: 8.5 ms
+      against direct's 22-27; the step 1-1.5% faster).
     * ungrouped 2-D and 3-D: ``im2col`` for the weight gradient (3x3 64->64
       56x56: 10.0 ms against xla's 15.0; LeNet conv2 at batch 128: 2.7 against
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
@@ -211,9 +221,14 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
                         and not _width_patches_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
-        if (_dilated_dw_layer(geom, x_shape[0], c_in, c_out)
+        if _winograd(geom, "weight_grad", x_shape[0], c_in, c_out, dtype):
+            weight_grad = "winograd"
+        elif (_dilated_dw_layer(geom, x_shape[0], c_in, c_out)
                 and _dilated_xla_weight_grad(geom, x_shape[0], c_out, dtype)):
             weight_grad = "xla"
+        elif (x_shape[0] >= SAMPLE_PRODUCTS_BATCH
+                and ALGORITHMS["im2col"].sample_products(geom, c_in, c_out)):
+            weight_grad = "im2col"  # one product per sample (see the docstring)
         elif few_terms and c_in == 1:
             weight_grad = "direct"
         else:
@@ -265,13 +280,32 @@ def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
 
 def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
               dtype: DTypeLike) -> bool:
-    """Whether F(4x4, 3x3) (:mod:`algorithms.winograd`) runs this float32 map
-    (``"forward"`` or ``"input_grad"``): where it applies (3x3, stride 1, dilation 1,
-    ungrouped, 2-D), from at least :data:`WINOGRAD_CHANNELS` channels each way and
-    :data:`WINOGRAD_TILES` tiles in the batch (``N * ceil(H/4) * ceil(W/4)`` of the
-    map's output), and at least ``C_in * C_out / (C_in + C_out)`` of them: then the
-    tiles' transforms and products (``36 * tiles * (C_in + C_out)`` elements) are at
-    least the kernel's transform (``36 * C_in * C_out``).
+    """Whether Winograd's F(4x4, r x r) (:mod:`algorithms.winograd`) runs this float32
+    map (``"forward"``, ``"input_grad"`` or ``"weight_grad"``) where it applies
+    (3x3 or 5x5, stride 1, dilation 1, ungrouped, 2-D). A map's tiles are
+    ``N * ceil(H/4) * ceil(W/4)`` of its output (the input gradient's, of the
+    transposed geometry's); with ``C_in * C_out / (C_in + C_out)`` of them the tiles'
+    transforms and products (``n * n * tiles * (C_in + C_out)`` elements) equal the
+    kernel's transform (``n * n * C_in * C_out``).
+
+    3x3 (:func:`_winograd3`): the forward and the input gradient. 5x5
+    (:func:`_winograd5`): all three maps, within narrower bounds.
+    """
+    mod = ALGORITHMS.get("winograd")
+    if mod is None or jnp.dtype(dtype) != jnp.float32 or not mod.applies(geom):
+        return False
+    # the input gradient is the forward of the transposed geometry (its tiles cover x)
+    tiled = transposed_geometry(geom) if which == "input_grad" else geom
+    count = n * math.prod(mod.tiles(tiled))
+    balance = c_in * c_out / (c_in + c_out)
+    if geom.kernel[0] == 3:
+        return which != "weight_grad" and _winograd3(count, balance, c_in, c_out)
+    return _winograd5(geom, which, count, balance, c_in, c_out)
+
+
+def _winograd3(count: int, balance: float, c_in: int, c_out: int) -> bool:
+    """F(4x4, 3x3)'s forward and input gradient: from at least :data:`WINOGRAD_CHANNELS`
+    channels each way and :data:`WINOGRAD_TILES` tiles, and at least ``balance``.
 
     Per map, ms, winograd / the best of xla and im2col, forward then input gradient
     (3x3 'same' unless said, 2026-12-07): 64->64 56x56 N=8 7.7 / 10.7, 8.0 / 11.0;
@@ -292,14 +326,50 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
     gradient in one program run faster, which is what a training step does (see
     there: fwd+bwd 0.77-0.97x the previous plan's time, with ``relu`` or without).
     """
-    mod = ALGORITHMS.get("winograd")
-    if (mod is None or jnp.dtype(dtype) != jnp.float32 or not mod.applies(geom)
-            or min(c_in, c_out) < WINOGRAD_CHANNELS):
+    return (min(c_in, c_out) >= WINOGRAD_CHANNELS
+            and count >= max(WINOGRAD_TILES, balance))
+
+
+def _winograd5(geom: ConvGeometry, which: str, count: int, balance: float, c_in: int,
+               c_out: int) -> bool:
+    """F(4x4, 5x5): from at least :data:`WINOGRAD5_CHANNELS` channels each way,
+    :data:`WINOGRAD5_TILES` tiles and :data:`WINOGRAD5_BALANCE` times ``balance``
+    (its kernel transform is 64 elements a channel pair, against 3x3's 36); the input gradient only where at
+    most :data:`WINOGRAD5_DX_ZEROS` of the transposed geometry's padded input is
+    padding, the weight gradient only up to :data:`WINOGRAD5_DW_CHANNELS` channels
+    each way and at most :data:`WINOGRAD5_DW_WASTE` of the tiles past the output.
+
+    Per map, ms, winograd / the best of xla and im2col, forward, input gradient,
+    weight gradient (5x5 'same' unless said, 2026-12-07): LeNet's conv2 ('valid' 20
+    -> 50, 12x12) at N=500 9.1 / 14.0, 19.2 / 11.2, 13.1 / 17.8; N=128 2.3 / 3.5, 5.0 /
+    3.5, 3.5 / 4.0; N=32 0.88 / 1.16, 1.48 / 1.03, 1.17 / 1.12; 64->64 28x28 N=8 4.3 /
+    6.1, 4.3 / 6.1, 5.8 / 7.6; 14x14 N=32 5.6 / 6.2, 5.6 / 6.3, 7.8 / 7.0; 32->32 28x28
+    N=16 2.9 / 3.9, 2.8 / 3.7, 3.9 / 6.3; 96->96 28x28 N=8 9.1 / 12.2, 9.1 / 13.7, 25.9 /
+    14.8; 64->128 N=8 9.1 / 10.3, 8.7 / 11.8, 20.7 / 12.3; 16->32 32x32 N=32 5.8 / 5.7,
+    4.7 / 6.6, 7.9 / 9.6. Lost everywhere: 128->128 14x14 N=8 (128 tiles, balance 64)
+    8.9 / 6.4, 8.3 / 6.2, 9.9 / 6.0, and 7x7 N=16; few channels: 8->16 28x28 N=32 1.8 /
+    1.8, 2.7 / 2.1, 2.7 / 2.3; 3->32 32x32 5.5 / 3.4, 3.5 / 2.8, 4.3 / 2.5; few tiles:
+    32->32 28x28 N=2 (98 tiles) 0.72 / 0.65, 0.77 / 0.72, 1.04 / 1.09 (N=4: 1.10 / 1.13,
+    1.07 / 1.14, 1.22 / 2.00); 64->64 N=2 2.14 / 1.79, 2.22 / 1.77, 2.68 / 2.27.
+    """
+    if (min(c_in, c_out) < WINOGRAD5_CHANNELS or count < WINOGRAD5_TILES
+            or count < WINOGRAD5_BALANCE * balance):
         return False
-    # the input gradient is the forward of the transposed geometry (its tiles cover x)
-    tiled = geom if which == "forward" else transposed_geometry(geom)
-    count = n * math.prod(mod.tiles(tiled))
-    return count >= max(WINOGRAD_TILES, c_in * c_out / (c_in + c_out))
+    if which == "input_grad":
+        return _transposed_zeros(geom) <= WINOGRAD5_DX_ZEROS
+    if which == "weight_grad":
+        covered = math.prod(4 * t for t in ALGORITHMS["winograd"].tiles(geom))
+        return (max(c_in, c_out) <= WINOGRAD5_DW_CHANNELS
+                and 1 - math.prod(geom.out_spatial) / covered <= WINOGRAD5_DW_WASTE)
+    return True
+
+
+def _transposed_zeros(geom: ConvGeometry) -> float:
+    """The fraction of the transposed geometry's padded input that is padding (LeNet's
+    conv2, 'valid' 5x5 on 12x12: 0.75; 'same' 5x5 on 28x28: 0.23)."""
+    geom_t = transposed_geometry(geom)
+    padded = math.prod(d + lo + hi for d, (lo, hi) in zip(geom_t.in_spatial, pads(geom_t)))
+    return 1 - math.prod(geom_t.in_spatial) / padded
 
 
 def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
@@ -592,6 +662,20 @@ SMALL_DW_OUTPUT = 14 * 14
 WINOGRAD_CHANNELS = 64
 #: ... and this many 4x4 output tiles in the batch.
 WINOGRAD_TILES = 64
+#: F(4x4, 5x5) (:func:`_winograd5`): from this many channels each way ...
+WINOGRAD5_CHANNELS = 20
+#: ... this many 4x4 output tiles in the batch ...
+WINOGRAD5_TILES = 128
+#: ... and this many times ``C_in * C_out / (C_in + C_out)``; ...
+WINOGRAD5_BALANCE = 4
+#: ... the input gradient where at most this fraction of the transposed geometry's
+#: padded input is padding ('same' 5x5 on 14x14: 0.40; 'valid', LeNet's conv2: 0.75) ...
+WINOGRAD5_DX_ZEROS = 0.5
+#: ... and the weight gradient up to this many channels each way ...
+WINOGRAD5_DW_CHANNELS = 64
+#: ... where at most this fraction of the tiles' outputs lies past the output (14x14 in
+#: 4x4 tiles: 0.23).
+WINOGRAD5_DW_WASTE = 0.15
 #: XLA's widened convolution (:func:`_widened_xla`) runs an ungrouped stride-1 2-D
 #: forward and input gradient from at least this many channels each way ...
 WIDENED_XLA_CHANNELS = 32
@@ -608,6 +692,10 @@ DILATED_DW_CHANNELS = 4
 #: the last two from batches of at least this many samples.
 DILATED_DW_WIDE = 128
 DILATED_DW_BATCH = 8
+#: From this batch the weight gradient of a few-row patch matrix runs per-sample
+#: products (:func:`algorithms.im2col.sample_products`); at 8 samples, LeNet's conv1
+#: took 0.28 ms so against xla's 0.24.
+SAMPLE_PRODUCTS_BATCH = 16
 #: A 1x1 convolution from at least this many channels runs im2col's forward, which is
 #: then one matrix product of the input (see :func:`rules`).
 PRODUCT_MIN_CHANNELS = 16

@@ -329,6 +329,59 @@ def _weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     return dw.astype(x.dtype)
 
 
+#: :func:`weight_grad` multiplies each sample's own patches (:func:`_weight_grad_samples`)
+#: for an ungrouped convolution whose patch matrix has at most this many rows
+#: (``C_in * prod(k)``) ...
+SAMPLE_ROWS = 32
+#: ... onto at least this many output channels ...
+SAMPLE_MIN_OUT = 20
+#: ... at up to this many output positions a sample.
+SAMPLE_POSITIONS = 32 * 32
+#: Elements of one chunk's patches and cotangent in that form (16 MiB in float32): the
+#: chunks run one per loop iteration, so that a chunk's patches are read back from
+#: cache. Per map, ms, LeNet's conv1 (1 -> 20, 5x5, 28x28) at batch 500, chunk budget
+#: 1 << 21 / 1 << 22 / 1 << 23: 13.3 / 8.5 / 9.0; the whole batch at once, 19-20.
+SAMPLE_CHUNK_ELEMENTS = 1 << 22
+
+
+def sample_products(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+    """Whether :func:`weight_grad` runs one product per sample (:func:`_weight_grad_samples`):
+    ungrouped, at most :data:`SAMPLE_ROWS` patch rows, at least :data:`SAMPLE_MIN_OUT`
+    output channels and at most :data:`SAMPLE_POSITIONS` output positions a sample.
+
+    Per map, ms, per-sample products / the patch matrix's one product / xla (2026-12-07):
+    LeNet's conv1 (1 -> 20, 5x5, 28x28) 8.5 / 12.4 / 20.4 at batch 500, 2.0 / 3.7 / 3.1
+    at 128 (0.28 / 0.29 / 0.24 at 8); 'same' 3x3, N=64 unless said: 1 -> 32 28x28 N=128
+    2.1 / 2.8 / 2.6, 3 -> 64 32x32 4.1 / 5.7 / 5.3, 3 -> 32 2.7 / 3.8 / 2.6; 'valid' 4 ->
+    32 28x28 1.7 / 2.1 / 1.7. Onto fewer channels the per-sample products are too
+    narrow: 3 -> 16 32x32 3.0 / 2.8 / 1.5; 5x5 1 -> 6 28x28 1.8 / 1.7 / 0.9. More
+    positions: 3 -> 16 56x56 8.9 / 8.0 / 3.8. More rows: 5x5 3 -> 32 6.5 / 7.1 / 4.7.
+    """
+    return (geom.groups == 1 and c_in * math.prod(geom.kernel) <= SAMPLE_ROWS
+            and c_out >= SAMPLE_MIN_OUT and math.prod(geom.out_spatial) <= SAMPLE_POSITIONS)
+
+
+def _weight_grad_samples(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
+                         precision: Precision = None) -> jax.Array:
+    """dw summed over per-sample products: ``dW = sum_n G_n @ P_n^T`` -> (C_out, C_in, *k).
+
+    ``P_n``: sample ``n``'s patch matrix with taps and channels as rows and its
+    positions as columns, ``(C_in * prod(k), prod(O))``, stacked from shifted slices
+    of ``x`` in its own layout; ``G_n``: the cotangent ``(C_out, prod(O))``, as
+    given. One batched product over samples, whose sum over the batch XLA fuses
+    into it: neither operand is transposed. Ungrouped only.
+    """
+    n, c_in = x.shape[:2]
+    c_out = g.shape[1]
+    positions = math.prod(geom.out_spatial)
+    xp = pad_spatial(x, pads(geom), 2)  # (N, C_in, *Dp)
+    p = jnp.stack([tap_slice(xp, geom, j, 2) for j in taps(geom)], axis=2)  # (N,C_in,T,*O)
+    p = p.reshape((n, -1, positions))
+    dw = lax.dot_general(g.reshape((n, c_out, positions)), p, (((2,), (2,)), ((0,), (0,))),
+                         precision=precision, preferred_element_type=acc_dtype(x.dtype))
+    return jnp.sum(dw, axis=0).reshape((c_out, c_in, *geom.kernel)).astype(x.dtype)
+
+
 def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     """col2im: ``(*k, C, N, *O)`` -> ``(C, N, *Dp)``, every tap's values added where it reads.
 
@@ -425,7 +478,17 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
                 precision: Precision = None) -> jax.Array:
-    """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k); chunks summed for large batches."""
+    """dw = B_w^T(g; x) = P^T @ g per group -> (C_out, C_in/G, *k); chunks summed for large batches.
+
+    For few patch rows onto many output channels (:func:`sample_products`), one
+    product per sample instead (:func:`_weight_grad_samples`).
+    """
+    if sample_products(geom, x.shape[1], g.shape[1]):
+        c_in, c_out = x.shape[1], g.shape[1]
+        positions = math.prod(geom.out_spatial)
+        return sum_chunks(lambda xc, gc: _weight_grad_samples(geom, xc, gc, precision=precision),
+                          x, g, per_sample=(c_in * math.prod(geom.kernel) + c_out) * positions,
+                          budget=SAMPLE_CHUNK_ELEMENTS, acc=acc_dtype(x.dtype), at_once=1)
     return sum_chunks(lambda xc, gc: _weight_grad(geom, xc, gc, precision=precision), x, g,
                       per_sample=_patch_elements(geom, 1, x.shape[1]),
                       budget=_budget(geom, x.shape[0], x.shape[1]),
