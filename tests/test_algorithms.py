@@ -568,12 +568,16 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
     monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 2 * per)
     monkeypatch.setattr(winograd, "WHOLE_ELEMENTS", 5 * per)
     assert winograd._budget(6, per) == 2 * per  # over WHOLE_ELEMENTS: chunks of 2
+    # the weight gradient's own budget: chunks of 3, one per loop iteration
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_WHOLE", 5 * per)
+    monkeypatch.setattr(winograd, "WEIGHT_GRAD_CHUNK", 3 * per)
     with jax.enable_x64(True):
         x, w, g = _arrays64(geom, 6, 3, 4, seed=22)
         y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
-        got = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
-                                       winograd.weight_grad(geom, x, g)))(x, w, g)
-        for a, b in zip(got, (y, vjp(g)[1])):
+        maps = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
+                                        winograd.weight_grad(geom, x, g)))
+        assert maps.lower(x, w, g).as_text().count("stablehlo.while") == 2
+        for a, b in zip(maps(x, w, g), (y, vjp(g)[1])):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
         f = jax.jit(partial(jaxconv.conv, padding=1, method="winograd"))
         check_grads(f, (x[:1, :, :5, :6], w), order=2, modes=["rev"])
