@@ -291,6 +291,31 @@ def test_im2col_weight_grad_per_sample_products(monkeypatch, kw, x_shape, w_shap
                                        atol=1e-10)
 
 
+@pytest.mark.parametrize("kw", [
+    {"stride": 1, "padding": 1, "dilation": 1},
+    {"stride": 1, "padding": ((2, 0), (0, 3)), "dilation": (2, 1)},
+    {"stride": 1, "padding": 0, "dilation": 1},
+    {"stride": 2, "padding": 1, "dilation": 1},
+], ids=str)
+def test_tap_values_are_the_padded_inputs_slices(kw):
+    """tap_values (each tap read from the unpadded input, shifted in with zeros) is
+    tap_slice of the padded input, exactly; and depthwise input gradients, which read
+    the cotangent so, match the reference in float64."""
+    from jaxconv._src.algorithms import direct, pad_spatial, tap_slice, tap_values, taps
+
+    geom = _args.conv_geometry("conv", (2, 4, 7, 6), (4, 1, 3, 3), None, groups=4, **kw)
+    x = jnp.asarray(np.random.default_rng(27).standard_normal((2, 4, 7, 6)), jnp.float32)
+    xp = pad_spatial(x, pads(geom), 2)
+    for j in taps(geom):
+        np.testing.assert_array_equal(np.asarray(tap_values(x, geom, j, 2)),
+                                      np.asarray(tap_slice(xp, geom, j, 2)))
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, 2, 4, 4, seed=27)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        np.testing.assert_allclose(np.asarray(jax.jit(partial(direct.input_grad, geom))(g, w)),
+                                   np.asarray(vjp(g)[0]), rtol=1e-10, atol=1e-10)
+
+
 def test_direct_grouped_forward_is_a_loop_over_half_batches():
     """direct's grouped forward runs as a loop (two halves of the batch, one an
     iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``

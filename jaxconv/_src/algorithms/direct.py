@@ -30,7 +30,17 @@ from jax.typing import DTypeLike
 from .. import algorithms
 from .._linear import acc_dtype, channel_sum
 from ..geometry import ConvGeometry
-from . import crop_spatial, pad_spatial, pads, place_tap, sum_chunks, tap_slice, taps, transposed
+from . import (
+    crop_spatial,
+    pad_spatial,
+    pads,
+    place_tap,
+    sum_chunks,
+    tap_slice,
+    tap_values,
+    taps,
+    transposed,
+)
 
 NAME = "direct"
 
@@ -69,17 +79,29 @@ def _split_kernel(w: jax.Array, G: int) -> jax.Array:
 
 
 def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
-             precision: Precision = None) -> jax.Array:
-    """y = B(x, w) by shifted multiply-adds: (N, C_in, D) -> (N, C_out, O)."""
+             precision: Precision = None, shifted: bool = False) -> jax.Array:
+    """y = B(x, w) by shifted multiply-adds: (N, C_in, D) -> (N, C_out, O).
+
+    With ``shifted``, each tap reads ``x`` itself (:func:`tap_values`), else a slice
+    of ``x`` padded once. :func:`input_grad` takes shifted reads for depthwise
+    kernels of at most :data:`SHIFTED_TAPS` taps (see there). They are several
+    times slower on a chunk that a loop takes of ``x`` (depthwise 3x3 C=128 56x56
+    N=8 over two halves of the batch: 17-19 against 4-6 ms), so :func:`forward`
+    keeps the padded slices.
+    """
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(x.dtype)
-    xp = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
+    if shifted:
+        xs = _split(x, G).astype(acc)  # (N,G,C/G,*D)
+    else:
+        xs = _split(pad_spatial(x, pads(geom), 2), G).astype(acc)  # (N,G,C/G,*Dp)
     wg = _split_kernel(w, G).astype(acc)  # (G,O/G,C/G,T)
     bshape = (1, G, c_out // G) + (1,) * geom.ndim
     terms = []
     for t, j in enumerate(taps(geom)):
-        xj = tap_slice(xp, geom, j, 3)  # (N,G,C/G,*O)
+        # (N,G,C/G,*O)
+        xj = tap_values(xs, geom, j, 3) if shifted else tap_slice(xs, geom, j, 3)
         for i in range(cin_g):
             terms.append(xj[:, :, i:i + 1] * wg[:, :, i, t].reshape(bshape))
     y = functools.reduce(operator.add, terms)  # (N,G,O/G,*O)
@@ -101,7 +123,9 @@ def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
     """
     if all(s == 1 for s in geom.stride) and w.shape[0] // geom.groups <= w.shape[1]:
         geom_t, wt = transposed(geom, w)
-        return _forward(geom_t, g, wt, precision=precision)
+        depthwise = w.shape[1] == 1 and w.shape[0] == geom.groups
+        shifted = depthwise and math.prod(geom.kernel) <= SHIFTED_TAPS
+        return _forward(geom_t, g, wt, precision=precision, shifted=shifted)
     G = geom.groups
     c_out, cin_g = w.shape[:2]
     acc = acc_dtype(g.dtype)
@@ -229,6 +253,17 @@ WEIGHT_GRAD_CHUNK_ELEMENTS = 1 << 22
 #: LeNet step at batch 128 / 500: 1 << 19 30.1 / 167 ms, 1 << 18 30.2 / 171, 1 << 21
 #: 41 / 173, the whole batch 51 / 188).
 TAPS_CHUNK_ELEMENTS = 1 << 19
+
+
+#: Depthwise, the input gradient's transposed forward reads each tap from the
+#: cotangent itself (:func:`algorithms.tap_values`, ``shifted`` in :func:`_forward`)
+#: up to this many taps. Per map, ms, shifted / padded slices (2026-12-07): 3x3 'same'
+#: C=128 56x56 N=8 1.0 / 3.0; C=32 112x112 1.6 / 4.5; C=256 28x28 N=16 1.0 / 3.3;
+#: C=512 14x14 N=32 1.1 / 3.4; 'valid' C=128 28x28 0.56 / 0.82. But 5x5 'same' C=64
+#: 56x56 11.3 / 1.9 and C=128 28x28 6.5 / 1.6, and grouped (32 groups of 8 at
+#: 14x14: 3.2 / 2.0; 16 of 4 at 28x28: 22.8 / 4.6), where XLA's fused loop over the
+#: shifted reads runs unvectorised.
+SHIFTED_TAPS = 9
 
 
 def _taps_form(geom: ConvGeometry) -> bool:
