@@ -630,14 +630,16 @@ def test_every_method_keeps_bfloat16(method):
                                    atol=5e-2 * float(jnp.max(jnp.abs(b))))
 
 
-def test_winograd_under_vmap_and_in_bfloat16():
-    """method="winograd" through jaxconv.conv: under vmap (a batch of batches) the
-    same values as one at a time; in bfloat16 (computed in float32) close to the
-    float32 reference, gradients included."""
+@pytest.mark.parametrize("k", [3, 5])
+def test_winograd_under_vmap_and_in_bfloat16(k):
+    """method="winograd" through jaxconv.conv, F(4x4, 3x3) and F(4x4, 5x5): under
+    vmap (a batch of batches) the same values as one at a time; in bfloat16
+    (computed in float32) close to the float32 reference, gradients included."""
     r = np.random.default_rng(23)
     xs = jnp.asarray(r.standard_normal((3, 2, 4, 9, 7)), jnp.float32)
-    w = jnp.asarray(r.standard_normal((5, 4, 3, 3)), jnp.float32)
-    f = partial(jaxconv.conv, padding=1, method="winograd", precision="highest")
+    w = jnp.asarray(r.standard_normal((5, 4, k, k)), jnp.float32)
+    pad = k // 2
+    f = partial(jaxconv.conv, padding=pad, method="winograd", precision="highest")
     got = jax.jit(jax.vmap(f, in_axes=(0, None)))(xs, w)
     for i in range(3):
         np.testing.assert_allclose(np.asarray(got[i]), np.asarray(f(xs[i], w)), rtol=1e-6,
@@ -646,8 +648,8 @@ def test_winograd_under_vmap_and_in_bfloat16():
     def loss(f, x, w):
         return jnp.sum(f(x, w).astype(jnp.float32) ** 2)
 
-    want = ref.conv(xs[0], w, padding=1)
-    dwant = jax.grad(partial(loss, partial(ref.conv, padding=1)), argnums=(0, 1))(xs[0], w)
+    want = ref.conv(xs[0], w, padding=pad)
+    dwant = jax.grad(partial(loss, partial(ref.conv, padding=pad)), argnums=(0, 1))(xs[0], w)
     xb, wb = xs[0].astype(jnp.bfloat16), w.astype(jnp.bfloat16)
     yb = jax.jit(f)(xb, wb)
     assert yb.dtype == jnp.bfloat16
