@@ -154,8 +154,8 @@ WHOLE_ELEMENTS = 1 << 22
 #: the output transform (``dM``, 4x the cotangent for 5x5) live beside the backward
 #: pass's other buffers: with LeNet's conv2 on it the whole batch-128 step's peak
 #: memory was 1.41x lax's (test network; 1.14x in chunks). LeNet step, ms, whole /
-#: two chunks in a loop / chunks of 1 Mi: 14.5 / 15.2-15.5 / 16.0-16.2 at batch 128,
-#: 75.7 / 77.1-77.3 / 76.6-78.2 at 500 (2026-12-07).
+#: two chunks one per loop iteration / chunks of 1 Mi: 14.2-15.0 / 15.5 / 16.0-16.2 at
+#: batch 128, 75.7-76.9 / 77.3 / 76.6-78.2 at 500 (2026-12-07).
 WEIGHT_GRAD_WHOLE = 1 << 20
 WEIGHT_GRAD_CHUNK = 1 << 21
 WEIGHT_GRAD_AT_ONCE = 1
