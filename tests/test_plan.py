@@ -173,6 +173,9 @@ AUTO_CASES = [
     ((2, 4, 48, 48), (4, 4, 15, 15), {"padding": 7}, Plan("fft", "fft", "fft")),
     ((2, 48, 32, 32), (16, 48, 4, 4), {"stride": 2, "padding": 1},
      Plan("im2col", "phase", "im2col")),
+    # strided from 1024 patch rows: XLA's weight gradient (below, im2col's above)
+    ((2, 64, 16, 16), (64, 64, 4, 4), {"stride": 2, "padding": 1},
+     Plan("im2col", "phase", "xla")),
 ]
 
 

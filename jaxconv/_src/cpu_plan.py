@@ -552,6 +552,14 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
     28x28 N=23 150 / 96; 3x3 128->128 14x14 27.9 / 14.9. It misses 256->256
     14x14 N=3, 33.5-34.8 / 27.0-27.3. Strided alike (5x5 stride 2 from 28x28,
     padded 2: 64->128 N=23 23.6 / 41.4, 128->256 N=6 27.9 / 38.7).
+
+    And strided, from at least :data:`STRIDED_XLA_DW_ROWS` patch rows (``C_in *
+    prod(k)``), ms, xla / im2col (padded 1, stride 2, 2026-12-07): 4x4 64->128 64x64
+    N=8 (the transposed-convolution case's geometry) 11.0-12.3 / 13.1-14.1, its
+    fwd+bwd 31.4-32.1 against 33.8-33.9; 4x4 64->64 7.4 / 8.5; 4x4 128->128 28x28
+    N=16 7.6 / 10.7; 3x3 128->256 28x28 N=16 8.0 / 9.5. Not below: 3x3 64->128 56x56
+    N=16 (576 rows) 12.9 / 11.7; 4x4 32->64 (512) 4.4 / 4.2; 7x7 3->64 (147) 14.7 /
+    12.5.
     """
     if (geom.ndim != 2 or all(p == (0, 0) for p in geom.padding)
             or c_in % XLA_DX_CHANNELS):
@@ -561,7 +569,7 @@ def _xla_weight_grad(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
             and math.prod(geom.out_spatial) <= SMALL_DW_OUTPUT):
         return True  # at any stride
     if any(s != 1 for s in geom.stride):
-        return False
+        return c_in * math.prod(geom.kernel) >= STRIDED_XLA_DW_ROWS
     return c_out <= 8 or (c_out <= 16 and wide)
 
 
@@ -662,6 +670,9 @@ SMALL_DW_OUTPUT = 14 * 14
 WINOGRAD_CHANNELS = 64
 #: ... and this many 4x4 output tiles in the batch.
 WINOGRAD_TILES = 64
+#: Strided 2-D weight gradients from at least this many patch rows (``C_in * prod(k)``,
+#: ungrouped) are XLA's (:func:`_xla_weight_grad`).
+STRIDED_XLA_DW_ROWS = 1024
 #: F(4x4, 5x5) (:func:`_winograd5`): from this many channels each way ...
 WINOGRAD5_CHANNELS = 20
 #: ... this many 4x4 output tiles in the batch ...
