@@ -334,10 +334,11 @@ def _winograd5(geom: ConvGeometry, which: str, count: int, balance: float, c_in:
                c_out: int) -> bool:
     """F(4x4, 5x5): from at least :data:`WINOGRAD5_CHANNELS` channels each way,
     :data:`WINOGRAD5_TILES` tiles and :data:`WINOGRAD5_BALANCE` times ``balance``
-    (its kernel transform is 64 elements a channel pair, against 3x3's 36); the input gradient only where at
-    most :data:`WINOGRAD5_DX_ZEROS` of the transposed geometry's padded input is
-    padding, the weight gradient only up to :data:`WINOGRAD5_DW_CHANNELS` channels
-    each way and at most :data:`WINOGRAD5_DW_WASTE` of the tiles past the output.
+    (its kernel transform is 64 elements a channel pair, against 3x3's 36); the
+    input gradient only where at most :data:`WINOGRAD5_DX_ZEROS` of the transposed
+    geometry's padded input is padding, the weight gradient only up to
+    :data:`WINOGRAD5_DW_CHANNELS` channels each way and at most
+    :data:`WINOGRAD5_DW_WASTE` of the tiles past the output.
 
     Per map, ms, winograd / the best of xla and im2col, forward, input gradient,
     weight gradient (5x5 'same' unless said, 2026-12-07): LeNet's conv2 ('valid' 20
@@ -358,7 +359,8 @@ def _winograd5(geom: ConvGeometry, which: str, count: int, balance: float, c_in:
     if which == "input_grad":
         return _transposed_zeros(geom) <= WINOGRAD5_DX_ZEROS
     if which == "weight_grad":
-        covered = math.prod(4 * t for t in ALGORITHMS["winograd"].tiles(geom))
+        mod = ALGORITHMS["winograd"]
+        covered = math.prod(mod.M_OUT * t for t in mod.tiles(geom))
         return (max(c_in, c_out) <= WINOGRAD5_DW_CHANNELS
                 and 1 - math.prod(geom.out_spatial) / covered <= WINOGRAD5_DW_WASTE)
     return True
