@@ -357,21 +357,13 @@ def _winograd5(geom: ConvGeometry, which: str, count: int, balance: float, c_in:
             or count < WINOGRAD5_BALANCE * balance):
         return False
     if which == "input_grad":
-        return _transposed_zeros(geom) <= WINOGRAD5_DX_ZEROS
+        return ALGORITHMS["im2col"].transposed_zeros(geom) <= WINOGRAD5_DX_ZEROS
     if which == "weight_grad":
         mod = ALGORITHMS["winograd"]
         covered = math.prod(mod.M_OUT * t for t in mod.tiles(geom))
         return (max(c_in, c_out) <= WINOGRAD5_DW_CHANNELS
                 and 1 - math.prod(geom.out_spatial) / covered <= WINOGRAD5_DW_WASTE)
     return True
-
-
-def _transposed_zeros(geom: ConvGeometry) -> float:
-    """The fraction of the transposed geometry's padded input that is padding (LeNet's
-    conv2, 'valid' 5x5 on 12x12: 0.75; 'same' 5x5 on 28x28: 0.23)."""
-    geom_t = transposed_geometry(geom)
-    padded = math.prod(d + lo + hi for d, (lo, hi) in zip(geom_t.in_spatial, pads(geom_t)))
-    return 1 - math.prod(geom_t.in_spatial) / padded
 
 
 def _widened_xla(geom: ConvGeometry, which: str, c_in: int, c_out: int) -> bool:
