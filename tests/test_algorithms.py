@@ -316,6 +316,32 @@ def test_tap_values_are_the_padded_inputs_slices(kw):
                                    np.asarray(vjp(g)[0]), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("x_shape,w_shape,kw", [
+    ((2, 3, 15), (4, 3, 4), {"stride": 2, "padding": 1, "dilation": 1}),
+    ((2, 3, 13, 11), (4, 3, 5, 3), {"stride": (2, 3), "padding": ((2, 1), (0, 2)),
+                                     "dilation": (1, 2)}),
+    ((1, 2, 6, 7, 5), (3, 2, 3, 2, 3), {"stride": (1, 2, 1), "padding": 1, "dilation": 1}),
+], ids=["1d", "2d", "3d"])
+def test_im2col_stacks_taps_dim_by_dim(x_shape, w_shape, kw):
+    """The patch rows of every tap, of one row of taps, and of taps that are no product
+    of per-dim indices are the taps' slices stacked one by one, exactly."""
+    from jaxconv._src.algorithms import im2col, tap_slice, taps
+
+    geom = _args.conv_geometry("conv", x_shape, w_shape, None, groups=1, **kw)
+    x = jnp.asarray(np.random.default_rng(28).standard_normal(x_shape), jnp.float32)
+    xp = im2col._padded(geom, x)
+    every = list(taps(geom))
+    k_last = geom.kernel[-1]
+    for tap_list in (every, every[-k_last:], every[1:], every[::-1]):
+        want = jnp.stack([tap_slice(xp, geom, j, 2) for j in tap_list])
+        np.testing.assert_array_equal(np.asarray(im2col._stacked_taps(geom, xp, tap_list)),
+                                      np.asarray(want))
+        xs = jnp.swapaxes(xp, 0, 1)  # samples first, the taps stacked after the channels
+        want = jnp.stack([tap_slice(xs, geom, j, 2) for j in tap_list], axis=2)
+        np.testing.assert_array_equal(
+            np.asarray(im2col._stacked_taps(geom, xs, tap_list, axis=2)), np.asarray(want))
+
+
 def test_direct_grouped_forward_is_a_loop_over_half_batches():
     """direct's grouped forward runs as a loop (two halves of the batch, one an
     iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``

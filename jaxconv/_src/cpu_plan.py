@@ -91,7 +91,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       256->256 14x14 N=8 9.9 / 12.5; LeNet conv2 12.7 / 5.1 (XLA's CPU
       convolution runs 100-200 GFLOP/s on most shapes but 36 there, 20 -> 50
       channels, 5x5); 7x7 stride 2 3->64, from the full patch matrix (3
-      channels are too few for width patches), 9.9 / 13.7. :data:`XLA_FORWARD_CHANNELS`
+      channels are too few for width patches), 9.9 / 13.7 (9.3 / 9.3 since the
+      patches are stacked one spatial dim at a time; from 3 or 5 channels onto other
+      than 64 the full patch matrix wins, :func:`_patch_matrix_win`). :data:`XLA_FORWARD_CHANNELS`
       is 8 since a sweep of 2026-12-03 (N=64): 3x3 8->8 14x14 / 28x28 / 56x56
       0.7 / 2.0-2.5 / 9.0 against 0.9 / 3.7-4.2 / 20.4; 8->24 28x28 4.9 / 6.4 (5x5
       8->8 measured 4.8-5.4 / 4.3-5.1: a loss of up to 20% there). A 1x1 kernel
@@ -219,7 +221,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             forward = "xla"
         else:
             xla_fast = (geom.ndim == 2 and c_out % XLA_FORWARD_CHANNELS == 0
-                        and not _width_patches_win(geom, c_in, c_out))
+                        and not _width_patches_win(geom, c_in, c_out)
+                        and not _patch_matrix_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
         if _winograd(geom, "weight_grad", x_shape[0], c_in, c_out, dtype):
             weight_grad = "winograd"
@@ -276,6 +279,34 @@ def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
         if c_out >= WIDE_KERNEL_WIDE_OUTPUT[0]:
             hi = WIDE_KERNEL_WIDE_OUTPUT[1]
     return lo <= geom.kernel[-1] * c_in <= hi
+
+
+def _patch_matrix_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
+    """Whether im2col's forward from the full patch matrix (few channels: no width
+    patches, :func:`algorithms.im2col.rows_forward`) beats XLA's 2-D convolution: from
+    an odd number of input channels, at least 3, onto a number of output channels
+    other than :data:`XLA_PATCH_FORWARD_OUT`.
+
+    XLA's CPU forward from 3 or 5 channels runs far below its rate onto most output
+    channel counts (onto 64 it won); from 1, 2, 4, 6 or 8 channels it beats the patch
+    matrix. Forward, ms, xla / im2col (its patches stacked one spatial dim at a time),
+    2026-12-07. From 3 or 5 channels: 5x5 stride 2 3->32 64x64 N=32 7.7 / 2.9,
+    128x128 N=8 7.1 / 2.6, 3->48 3.7 / 3.3, 3->16 2.1 / 2.1, 3->96 128x128 N=8 5.1 /
+    5.2, 3->128 64x64 N=16 3.2 / 3.2, but 3->64 1.6-1.7 / 2.3-2.4; 5x5 stride 1
+    64x64 N=16 3->32 13.4 / 4.6, 5->32 13.6 / 6.2, 3->128 28.1 / 18.4, 3->16 3.5 /
+    3.3, but 3->64 6.5 / 7.9; 7x7 stride 2 3->24 / 3->32 / 3->128 112x112 N=8 28.8 /
+    2.8, 10.8 / 3.3, 8.5 / 7.5, 3->256 56x56 N=16 9.8 / 6.5, but 3->64 224x224 N=4
+    9.3 / 9.3, 112x112 N=16 8.7 / 9.6; 7x7 stride 1 3->128 64x64 N=8 10.9 / 9.1; 4x4
+    stride 4 3->32 / 3->96 0.92 / 0.36, 2.4 / 1.4; 8x8 stride 8 3->128 0.69 / 0.60.
+    From even channel counts or one: 5x5 2->32 64x64 N=16 2.1 / 3.4, 4->32 3.5 / 5.3;
+    7x7 stride 2 2->64 / 4->64 64x64 N=16 1.9 / 2.5, 3.5 / 4.1, 2->128 4.4 / 3.8; 3x3
+    8->8 28x28 / 56x56 N=64 1.5 / 2.3, 5.7 / 7.1, 8->32 56x56 N=32 5.9 / 9.2, 6->32
+    5.0 / 5.9; 7x7 1->32 64x64 N=16 2.1 / 3.2.
+    """
+    if (geom.ndim != 2 or c_in < 3 or c_in % 2 == 0
+            or ALGORITHMS["im2col"].rows_forward(geom, c_in)):
+        return False
+    return c_out not in XLA_PATCH_FORWARD_OUT
 
 
 def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
@@ -638,6 +669,9 @@ STRIDED_XLA_DX_OUT = 32
 #: XLA's stride-1 2-D input and weight gradients (:func:`_xla_input_grad`,
 #: :func:`_xla_weight_grad`) only with a multiple of this many input channels.
 XLA_DX_CHANNELS = 8
+#: XLA's 2-D forward from an odd number of channels beats im2col's full patch matrix
+#: only onto these many output channels (:func:`_patch_matrix_win`).
+XLA_PATCH_FORWARD_OUT = (64,)
 #: ... and, where im2col would fold, only when less than this fraction of the
 #: transposed input is padding.
 FOLD_MIN_ZEROS = 0.6
