@@ -342,6 +342,26 @@ def test_im2col_stacks_taps_dim_by_dim(x_shape, w_shape, kw):
             np.asarray(im2col._stacked_taps(geom, xs, tap_list, axis=2)), np.asarray(want))
 
 
+@pytest.mark.parametrize("x_shape,w_shape,kw", [
+    ((2, 3, 17, 16), (4, 3, 7, 7), {"stride": 2, "padding": 3}),  # 16/12/12/9 taps a phase
+    ((2, 2, 11, 10), (3, 2, 3, 2), {"stride": (3, 1), "padding": ((1, 0), (0, 1))}),
+    ((2, 2, 9, 9), (3, 2, 1, 3), {"stride": 2, "padding": 0}),  # a phase without taps
+    ((2, 2, 8, 8), (3, 2, 2, 2), {"stride": 2, "padding": 0}),  # one tap a phase
+    ((1, 2, 7, 6, 9), (2, 2, 3, 2, 4), {"stride": (2, 2, 3), "padding": 1}),
+], ids=["7x7s2", "s3x1", "empty-phase", "k=s", "3d"])
+def test_im2col_strided_fold_by_phases(x_shape, w_shape, kw):
+    """im2col's strided input gradient (its fold one stride-1 phase at a time, or the
+    taps placed where each phase has one) against the reference in float64."""
+    from jaxconv._src.algorithms import im2col
+
+    geom = _args.conv_geometry("conv", x_shape, w_shape, None, groups=1, dilation=1, **kw)
+    with jax.enable_x64(True):
+        x, w, g = _arrays64(geom, x_shape[0], x_shape[1], w_shape[0], seed=29)
+        _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
+        np.testing.assert_allclose(np.asarray(jax.jit(partial(im2col.input_grad, geom))(g, w)),
+                                   np.asarray(vjp(g)[0]), rtol=1e-10, atol=1e-10)
+
+
 def test_direct_grouped_forward_is_a_loop_over_half_batches():
     """direct's grouped forward runs as a loop (two halves of the batch, one an
     iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``

@@ -134,8 +134,11 @@ AUTO_CASES = [
     ((2, 32, 28, 28), (32, 32, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
     ((2, 8, 32, 32), (16, 8, 5, 5), {"padding": 2}, Plan("xla", "xla", "xla")),
     ((2, 64, 12, 12), (64, 64, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
+    # strided input gradients: im2col's phase-wise fold up to 9 taps, phase beyond
     ((2, 64, 12, 12), (64, 64, 3, 3), {"stride": 2, "padding": 1},
-     Plan("im2col", "phase", "im2col")),
+     Plan("im2col", "im2col", "im2col")),
+    ((2, 64, 12, 12), (64, 64, 4, 4), {"stride": 2, "padding": 1},
+     Plan("im2col", "phase", "xla")),
     ((2, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 64, 12, 12), (64, 64, 1, 1), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 24, 24), (16, 16, 3, 3), {}, Plan("xla", "xla", "im2col")),

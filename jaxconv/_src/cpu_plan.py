@@ -67,12 +67,19 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
       5.6; strided, 9.2 against 10.5 for the 4x4 stride-2 128 -> 64 transposed
       convolution's geometry, 9.9 against 8.7 for 7x7 stride 2 3 -> 64) and
       for the input gradient, except ``phase`` when strided onto at least
-      :data:`PHASE_MIN_CHANNELS` channels with a kernel of more than one tap (a
-      strided 1x1 kernel's phases are one product and zeros: im2col's product and
-      fold, ms, phase / im2col, 128->256 28x28 N=64 30.7-40.0 / 12.9-21.1, 64->128
-      56x56 N=16 8.3 / 5.1, 2026-12-04) and ``xla`` for many stride-1 2-D ones
+      :data:`PHASE_MIN_CHANNELS` channels with a kernel of more taps than im2col's
+      fold sums at once (:data:`algorithms.im2col.FOLD_AT_ONCE`, 9). A strided 1x1
+      kernel's phases are one product and zeros: im2col's product and fold, ms,
+      phase / im2col, 128->256 28x28 N=64 30.7-40.0 / 12.9-21.1, 64->128 56x56 N=16
+      8.3 / 5.1, 2026-12-04. Since im2col folds strided taps one phase at a time
+      (2026-12-07), ms, phase / im2col: 3x3 stride 2 32->64 56x56 N=8 2.4 / 2.0,
+      16->32 N=16 2.1 / 1.5, 64->128 6.0 / 5.2, 64->64 28x28 N=16 2.2 / 2.1, 128->256
+      28x28 N=16 10.1 / 8.7, 256->512 14x14 10.1 / 9.4; 3x3 stride 3 32->32 48x48 1.8
+      / 1.5; 2x2 stride 2 64->64 56x56 8.6 / 4.5; but 4x4 stride 2 64->128 64x64 N=8
+      11.0 / 14.4, 64->64 6.7 / 11.0, 128->128 32x32 5.9 / 6.1; 5x5 stride 2 32->64
+      28x28 2.8 / 4.7; 7x7 stride 2 64->64 56x56 13.4 / 24.4. And ``xla`` for many stride-1 2-D ones
       (:func:`_xla_input_grad`: 'valid' ones, few width-patch rows, or where im2col
-      would fold) and for strided 2-D ones onto fewer, a multiple of
+      would fold) and for strided 2-D ones onto fewer than :data:`PHASE_MIN_CHANNELS`, a multiple of
       :data:`XLA_DX_CHANNELS`, from at most :data:`STRIDED_XLA_DX_OUT` (ms, im2col /
       xla, stride 2: 7x7 8->16 14x14 N=32
       2.33 / 1.38, 28x28 N=16 5.06 / 3.00, 56x56 N=4 2.20 / 2.33, 112x112 N=2 8.04 /
@@ -202,14 +209,15 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
         # measured on XLA:CPU, see algorithms/fft.py; all three maps behave alike)
         return _checked(Plan("fft", "fft", "fft"), geom, dtype, x_shape, w_shape)
     if geom.ndim >= 2:
-        input_grad = ("phase" if strided and c_in >= PHASE_MIN_CHANNELS and taps > 1
-                      else "im2col")
+        input_grad = ("phase" if strided and c_in >= PHASE_MIN_CHANNELS
+                      and taps > ALGORITHMS["im2col"].FOLD_AT_ONCE else "im2col")
         if _winograd(geom, "input_grad", x_shape[0], c_in, c_out, dtype):
             input_grad = "winograd"
         elif _xla_input_grad(geom, c_in, c_out) or _widened_xla(geom, "input_grad", c_in, c_out):
             input_grad = "xla"
         elif (strided and input_grad == "im2col" and geom.ndim == 2
-              and c_in % XLA_DX_CHANNELS == 0 and c_out <= STRIDED_XLA_DX_OUT):
+              and c_in < PHASE_MIN_CHANNELS and c_in % XLA_DX_CHANNELS == 0
+              and c_out <= STRIDED_XLA_DX_OUT):
             input_grad = "xla"  # few channels each way (see the docstring)
         if taps == 1 and c_in >= PRODUCT_MIN_CHANNELS:
             forward = "im2col"  # a 1x1 kernel: one matrix product, no patches to build

@@ -414,12 +414,13 @@ def _weight_grad_samples(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
 def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     """col2im: ``(*k, C, N, *O)`` -> ``(C, N, *Dp)``, every tap's values added where it reads.
 
-    Up to :data:`FOLD_AT_ONCE` taps, one loop sums the fully placed taps
-    (3x3: 5.9 ms against 6.5-8 for the alternatives). More taps at stride 1
-    are added a row at a time to a slice of the output, which XLA updates in
-    place (:func:`_fold_in_place`; per tap, LeNet's conv2 at batch 128 took
-    5.5 against 6.7 ms for the sum of placed taps, 7x7: 3.3 against 4.4).
-    Strided, the taps of one spatial dim at a time are placed along it
+    At stride 1, :func:`_fold_at_stride_1`. Strided and undilated, one stride-1
+    fold per phase (:func:`_fold_phases`) where taps overlap (a kernel wider than
+    its stride; else each phase is one tap, and placing the taps interleaves them
+    without the phases' transposition: 2x2 stride 2 64->64 56x56 N=16 3.7 against
+    4.5 ms). Otherwise, up to :data:`FOLD_AT_ONCE` taps one loop sums the fully
+    placed taps; more, the
+    taps of one spatial dim at a time are placed along it
     (:func:`pad_spatial` with the stride as interior padding and the
     dilation as offset) and summed, which removes their axis: that is
     ``sum(k)`` reads of every output element where placing all ``prod(k)``
@@ -428,12 +429,16 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     against 10.3 ms).
     """
     flat = cols.reshape((-1, *cols.shape[geom.ndim:]))  # (T, C, N, *O)
+    size = [D + lo + hi for D, (lo, hi) in zip(geom.in_spatial, pads(geom))]
+    if all(s == 1 for s in geom.stride):
+        return _fold_at_stride_1(flat, geom.kernel, geom.dilation, geom.out_spatial, size)
+    if all(d == 1 for d in geom.dilation) and any(k > s for k, s in zip(geom.kernel,
+                                                                      geom.stride)):
+        return _fold_phases(cols, geom)
     if math.prod(geom.kernel) <= FOLD_AT_ONCE:
         return functools.reduce(
             operator.add, (place_tap(flat[t], geom, j, 2) for t, j in enumerate(taps(geom)))
         )
-    if all(s == 1 for s in geom.stride):
-        return _fold_in_place(flat, geom)
     dims = zip(geom.kernel, geom.out_spatial, geom.stride, geom.dilation, geom.in_spatial,
                pads(geom))
     for d, (k, O, s, dil, D, (lo, hi)) in reversed(list(enumerate(dims))):
@@ -448,28 +453,67 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     return cols
 
 
-def _fold_in_place(flat: jax.Array, geom: ConvGeometry) -> jax.Array:
-    """Stride 1: ``(T, C, N, *O)`` -> ``(C, N, *Dp)``, one row of taps at a time.
+def _fold_phases(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
+    """Strided, undilated: ``(*k, C, N, *O)`` -> ``(C, N, *Dp)`` one phase at a time.
 
-    The taps that differ only in their last index are placed along the last
-    axis (padding) and summed; that row is added to the block of the output
-    its leading indices start at (a ``dynamic_update_slice`` XLA does in
-    place). 5x5: 5 in-place updates instead of 25 (one per tap), each op's
-    fixed cost paid per chunk of samples: LeNet step 25.7 against 27.3 ms at
-    batch 128, 116 against 120 at 500.
+    The padded input's rows ``r, r + s, ...`` (phase ``r`` of a dim with stride ``s``)
+    receive only the taps ``i = r + q s``, tap ``q`` of the phase shifted by ``q``:
+    each phase is the stride-1 fold of its sub-kernel (:func:`_fold_at_stride_1`,
+    ``ceil(Dp / s)`` rows), and the phases interleave in one transposition. Against
+    the taps placed with the stride as interior padding dim by dim: input gradient,
+    ms, 7x7 stride 2 3->64 224x224 N=4 8.6 -> 8.0, 112x112 N=16 12.5 -> 12.0; 5x5
+    stride 2 3->32 64x64 N=32 3.6 -> 3.3; 4x4 stride 2 64->128 64x64 N=8 15.1 ->
+    14.7; 3x3 stride 2 32->64 56x56 N=8 2.0 -> 2.0 (2026-12-07).
     """
+    nd = geom.ndim
     size = [D + lo + hi for D, (lo, hi) in zip(geom.in_spatial, pads(geom))]
-    out = jnp.zeros((*flat.shape[1:3], *size), flat.dtype)
-    k_last, d_last, o_last = geom.kernel[-1], geom.dilation[-1], geom.out_spatial[-1]
-    rows = flat.reshape((-1, k_last, *flat.shape[1:]))  # (T/k_last, k_last, C, N, *O)
-    for r, lead in enumerate(itertools.product(*(range(k) for k in geom.kernel[:-1]))):
+    rows = [-(-d // s) for d, s in zip(size, geom.stride)]
+    c, n = cols.shape[nd:nd + 2]
+    phases = []
+    for r in itertools.product(*(range(s) for s in geom.stride)):
+        sub = cols[tuple(slice(rd, None, s) for rd, s in zip(r, geom.stride))]
+        if 0 in sub.shape[:nd]:  # a phase no tap reads (stride beyond the kernel)
+            phases.append(jnp.zeros((c, n, *rows), cols.dtype))
+            continue
+        phases.append(_fold_at_stride_1(sub.reshape((-1, *sub.shape[nd:])), sub.shape[:nd],
+                                        (1,) * nd, geom.out_spatial, rows))
+    stacked = jnp.stack(phases).reshape((*geom.stride, c, n, *rows))
+    perm = [nd, nd + 1, *(a for d in range(nd) for a in (nd + 2 + d, d))]
+    out = jnp.transpose(stacked, perm).reshape((c, n, *(q * s for q, s in zip(rows, geom.stride))))
+    return out[(slice(None), slice(None), *(slice(0, d) for d in size))]
+
+
+def _fold_at_stride_1(flat: jax.Array, kernel: tuple[int, ...], dilation: tuple[int, ...],
+                      out: tuple[int, ...], size: list[int]) -> jax.Array:
+    """Stride 1: ``(T, C, N, *out)`` taps of ``kernel`` (C order) -> ``(C, N, *size)``,
+    tap ``j`` added at offset ``j * dilation``.
+
+    Up to :data:`FOLD_AT_ONCE` taps, one loop sums the fully placed taps (3x3: 5.9
+    ms against 6.5-8 for the alternatives). More are added a row at a time: the
+    taps that differ only in their last index are placed along the last axis
+    (padding) and summed, and that row is added to the block of the output its
+    leading indices start at (a ``dynamic_update_slice`` XLA does in place). 5x5: 5
+    in-place updates instead of 25 (one per tap), each op's fixed cost paid per
+    chunk of samples: LeNet step 25.7 against 27.3 ms at batch 128, 116 against 120
+    at 500; per map, LeNet's conv2 at batch 128 5.5 against 6.7 ms for the sum of
+    placed taps, 7x7: 3.3 against 4.4.
+    """
+    nd = len(kernel)
+    if math.prod(kernel) <= FOLD_AT_ONCE:
+        return functools.reduce(operator.add, (
+            pad_spatial(flat[t], [(jj * d, S - jj * d - o)
+                                  for jj, d, S, o in zip(j, dilation, size, out)], 2)
+            for t, j in enumerate(itertools.product(*(range(k) for k in kernel)))))
+    z = jnp.zeros((*flat.shape[1:3], *size), flat.dtype)
+    k_last, d_last, o_last = kernel[-1], dilation[-1], out[-1]
+    rows = flat.reshape((-1, k_last, *flat.shape[1:]))  # (T/k_last, k_last, C, N, *out)
+    for r, lead in enumerate(itertools.product(*(range(k) for k in kernel[:-1]))):
         row = functools.reduce(operator.add, (
-            pad_spatial(rows[r, j], [(j * d_last, size[-1] - j * d_last - o_last)], flat.ndim - 2)
+            pad_spatial(rows[r, j], [(j * d_last, size[-1] - j * d_last - o_last)], nd + 1)
             for j in range(k_last)))
-        start = (0, 0, *(j * d for j, d in zip(lead, geom.dilation)), 0)
-        block = lax.dynamic_slice(out, start, row.shape)
-        out = lax.dynamic_update_slice(out, block + row, start)
-    return out
+        start = (0, 0, *(j * d for j, d in zip(lead, dilation)), 0)
+        z = lax.dynamic_update_slice(z, lax.dynamic_slice(z, start, row.shape) + row, start)
+    return z
 
 
 def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
