@@ -145,6 +145,14 @@ AUTO_CASES = [
     ((4, 20, 12, 12), (50, 20, 5, 5), {}, Plan("im2col", "im2col", "im2col")),
     ((2, 8, 6, 8, 8), (16, 8, 3, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
     ((2, 16, 512), (16, 16, 9), {}, Plan("xla", "xla", "xla")),
+    # depthwise: direct, but the FFT's weight gradient from 81 taps and all from 169
+    ((2, 8, 20, 20), (8, 1, 7, 7), {"padding": 3, "groups": 8},
+     Plan("direct", "direct", "direct")),
+    ((2, 8, 20, 20), (8, 1, 9, 9), {"padding": 4, "groups": 8},
+     Plan("direct", "direct", "fft")),
+    ((2, 8, 20, 20), (8, 1, 13, 13), {"padding": 6, "groups": 8}, Plan("fft", "fft", "fft")),
+    ((8, 8, 20, 20), (8, 1, 13, 13), {"padding": 6, "groups": 8, "stride": 2},
+     Plan("direct", "direct", "direct")),
     # from 3 channels (odd) XLA's forward is slow but onto 64; from 2 (even) it is fast
     ((2, 3, 32, 32), (16, 3, 7, 7), {"stride": 2, "padding": 3},
      Plan("im2col", "im2col", "im2col")),

@@ -31,7 +31,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     * tiny convolutions (fewer than :data:`MIN_OUTPUT` output elements): ``xla``.
     * depthwise (one input and output channel per group): ``direct`` for all
       three maps (C=128 3x3 56x56 N=8: 1.4-2.4 / 1.3 / 4.6-5.5 against xla
-      75 / 79 / 39).
+      75 / 79 / 39), but ``fft`` at stride 1 for the weight gradient from 9x9 and for
+      every map from 13x13 (:func:`_depthwise`: 9x9 weight gradient 48-75 ms against
+      4.5-7.4).
     * large ungrouped kernels, where :func:`algorithms.fft.prefer_over_direct`
       says the FFT costs less than 0.15x the direct flops and the kernel's
       spectrum is small enough (:data:`algorithms.fft.MAX_KERNEL_SPECTRUM`: 9x9
@@ -198,7 +200,7 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     taps = math.prod(geom.kernel)
     strided = any(s > 1 for s in geom.stride)
     if cin_g == 1 and cout_g == 1:  # depthwise
-        return _checked(Plan("direct", "direct", "direct"), geom, dtype, x_shape, w_shape)
+        return _checked(_depthwise(geom, dtype, taps, strided), geom, dtype, x_shape, w_shape)
     few_terms = taps * cin_g <= DIRECT_TERMS
     if G > 1:
         return _checked(_grouped(geom, taps, cin_g, cout_g, strided), geom, dtype, x_shape,
@@ -287,6 +289,28 @@ def _width_patches_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
         if c_out >= WIDE_KERNEL_WIDE_OUTPUT[0]:
             hi = WIDE_KERNEL_WIDE_OUTPUT[1]
     return lo <= geom.kernel[-1] * c_in <= hi
+
+
+def _depthwise(geom: ConvGeometry, dtype: DTypeLike, taps: int, strided: bool) -> Plan:
+    """Depthwise: ``direct`` for all three maps, but ``fft`` at stride 1 for the weight
+    gradient of more than :data:`algorithms.direct.VARIADIC_TERMS` taps (direct's one
+    reduction per tap there) and for every map from :data:`DEPTHWISE_FFT_TAPS` taps.
+
+    Per map, ms, direct / fft, 'same', 2026-12-07: C=32 64x64 N=4 5x5 1.1 / 4.6, 0.6 /
+    4.5, 1.7 / 3.9; 7x7 2.4 / 4.7, 1.3 / 4.7, 4.3 / 3.9; 9x9 4.0 / 4.9, 2.7 / 4.9,
+    48.1 / 4.5; 11x11 6.8 / 5.4, 4.0 / 5.3, 66.3 / 4.4; 13x13 9.7 / 5.6, 5.5 / 5.8,
+    95.6 / 5.4; 15x15 15.3 / 6.5, 9.0 / 6.6, 127.8 / 5.9. C=128 28x28 N=8 9x9 11.2 /
+    7.8, 6.3 / 7.8, 75.4 / 7.4; C=64 56x56 N=8 11x11 20.7 / 20.9, 12.1 / 20.2, 211.6
+    / 22.0; C=128 56x56 N=8 7x7 14.2 / 40.2, 7.0 / 30.9, 21.2 / 31.0.
+    """
+    fft = ALGORITHMS.get("fft")
+    if strided or fft is None or fft.supports(geom, dtype) is not None:
+        return Plan("direct", "direct", "direct")
+    if taps >= DEPTHWISE_FFT_TAPS:
+        return Plan("fft", "fft", "fft")
+    if taps > ALGORITHMS["direct"].VARIADIC_TERMS:
+        return Plan("direct", "direct", "fft")
+    return Plan("direct", "direct", "direct")
 
 
 def _patch_matrix_win(geom: ConvGeometry, c_in: int, c_out: int) -> bool:
@@ -644,6 +668,9 @@ def _checked(plan: Plan, geom: ConvGeometry, dtype: DTypeLike, x_shape: Shape,
     return plan
 
 
+#: Depthwise convolutions of at least this many taps (13x13) run every map by FFT
+#: (:func:`_depthwise`).
+DEPTHWISE_FFT_TAPS = 169
 #: Below this many output elements (N * C_out * prod(O)) auto picks xla.
 MIN_OUTPUT = 4096
 #: direct's forward when each output sums at most this many products (``prod(k) * C_in/G``).
