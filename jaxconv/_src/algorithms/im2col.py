@@ -460,10 +460,13 @@ def _fold_phases(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     receive only the taps ``i = r + q s``, tap ``q`` of the phase shifted by ``q``:
     each phase is the stride-1 fold of its sub-kernel (:func:`_fold_at_stride_1`,
     ``ceil(Dp / s)`` rows), and the phases interleave in one transposition. Against
-    the taps placed with the stride as interior padding dim by dim: input gradient,
-    ms, 7x7 stride 2 3->64 224x224 N=4 8.6 -> 8.0, 112x112 N=16 12.5 -> 12.0; 5x5
-    stride 2 3->32 64x64 N=32 3.6 -> 3.3; 4x4 stride 2 64->128 64x64 N=8 15.1 ->
-    14.7; 3x3 stride 2 32->64 56x56 N=8 2.0 -> 2.0 (2026-12-07).
+    the taps placed with the stride as interior padding (all at once up to
+    :data:`FOLD_AT_ONCE` taps, else dim by dim): input gradient, ms, before -> after
+    (2026-12-07): 3x3 stride 2 32->64 56x56 N=8 4.0 -> 2.0, 16->32 N=16 3.7 -> 1.5,
+    64->128 8.7 -> 5.2, 128->256 28x28 N=16 12.3 -> 8.7; 3x3 stride 3 32->32 48x48
+    4.8 -> 1.5; 4x4 stride 2 64->128 64x64 N=8 25.5 -> 14.4, 64->64 23.7 -> 11.0; 5x5
+    stride 2 3->32 64x64 N=32 3.9 -> 3.5; 7x7 stride 2 3->64 224x224 N=4 10.1 ->
+    8.3, 8->16 28x28 N=32 4.1 -> 2.9.
     """
     nd = geom.ndim
     size = [D + lo + hi for D, (lo, hi) in zip(geom.in_spatial, pads(geom))]
