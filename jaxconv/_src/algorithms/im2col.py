@@ -419,8 +419,7 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     its stride; else each phase is one tap, and placing the taps interleaves them
     without the phases' transposition: 2x2 stride 2 64->64 56x56 N=16 3.7 against
     4.5 ms). Otherwise, up to :data:`FOLD_AT_ONCE` taps one loop sums the fully
-    placed taps; more, the
-    taps of one spatial dim at a time are placed along it
+    placed taps; more, the taps of one spatial dim at a time are placed along it
     (:func:`pad_spatial` with the stride as interior padding and the
     dilation as offset) and summed, which removes their axis: that is
     ``sum(k)`` reads of every output element where placing all ``prod(k)``
@@ -434,7 +433,7 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
         return _fold_at_stride_1(flat, geom.kernel, geom.dilation, geom.out_spatial, size)
     if all(d == 1 for d in geom.dilation) and any(k > s for k, s in zip(geom.kernel,
                                                                       geom.stride)):
-        return _fold_phases(cols, geom)
+        return _fold_phases(cols, geom, size)
     if math.prod(geom.kernel) <= FOLD_AT_ONCE:
         return functools.reduce(
             operator.add, (place_tap(flat[t], geom, j, 2) for t, j in enumerate(taps(geom)))
@@ -453,8 +452,9 @@ def _fold(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     return cols
 
 
-def _fold_phases(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
-    """Strided, undilated: ``(*k, C, N, *O)`` -> ``(C, N, *Dp)`` one phase at a time.
+def _fold_phases(cols: jax.Array, geom: ConvGeometry, size: list[int]) -> jax.Array:
+    """Strided, undilated: ``(*k, C, N, *O)`` -> ``(C, N, *Dp)`` (``size``: the padded
+    input's ``Dp``) one phase at a time.
 
     The padded input's rows ``r, r + s, ...`` (phase ``r`` of a dim with stride ``s``)
     receive only the taps ``i = r + q s``, tap ``q`` of the phase shifted by ``q``:
@@ -469,7 +469,6 @@ def _fold_phases(cols: jax.Array, geom: ConvGeometry) -> jax.Array:
     8.3, 8->16 28x28 N=32 4.1 -> 2.9.
     """
     nd = geom.ndim
-    size = [D + lo + hi for D, (lo, hi) in zip(geom.in_spatial, pads(geom))]
     rows = [-(-d // s) for d, s in zip(size, geom.stride)]
     c, n = cols.shape[nd:nd + 2]
     phases = []
