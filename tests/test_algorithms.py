@@ -362,33 +362,50 @@ def test_im2col_strided_fold_by_phases(x_shape, w_shape, kw):
                                    np.asarray(vjp(g)[0]), rtol=1e-10, atol=1e-10)
 
 
-def test_direct_grouped_forward_is_a_loop_over_half_batches():
-    """direct's grouped forward runs as a loop (two halves of the batch, one an
-    iteration), so that XLA cannot fuse its multiply-adds into the consumer of ``y``
-    (they ran 2-3x slower there); one sample runs whole. Values: the sweep above."""
-    from jaxconv._src.algorithms import direct
+def test_fenced_is_fn_in_a_conditional_xla_keeps(monkeypatch):
+    """``fenced(fn, *args)`` is ``fn(*args)``; on CPU its compiled form keeps a
+    conditional (the predicate behind an optimization barrier is not folded), also under
+    ``vmap`` (the predicate is not batched: no select of both branches) and ``grad``;
+    elsewhere it is ``fn`` itself."""
+    from jaxconv._src.algorithms import fenced
 
-    for n, loops in ((4, True), (1, False)):
-        geom = _conv_geom(dict(n=n, cin=8, cout=8, D=(6, 6), k=(3, 3),
-                               kw=dict(stride=1, padding=1, dilation=1, groups=4)))
-        x, w = jnp.ones((n, 8, 6, 6)), jnp.ones((8, 2, 3, 3))
-        hlo = jax.jit(lambda x, w, geom=geom: direct.forward(geom, x, w)).lower(x, w)
-        assert (" while(" in hlo.compile().as_text()) == loops, n
+    def fn(a, b):
+        return jnp.tanh(a) * b, jnp.sum(a)
+
+    a, b = jnp.linspace(-2.0, 2.0, 12).reshape(3, 4), jnp.float32(3)
+    want = fn(a, b)
+    got = jax.jit(lambda a, b: fenced(fn, a, b))(a, b)
+    for u, v in zip(got, want):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-6)
+    batched = jax.vmap(lambda r: fenced(fn, r, b))
+    jaxpr = str(jax.make_jaxpr(batched)(a))
+    assert "cond[" in jaxpr and "select_n" not in jaxpr
+    np.testing.assert_allclose(np.asarray(batched(a)[0]), np.asarray(want[0]), rtol=1e-6)
+    text = jax.jit(batched).lower(a).compile().as_text()
+    assert ("conditional(" in text) == (jax.default_backend() == "cpu")
+    da = jax.grad(lambda a: fenced(fn, a, b)[1] + jnp.sum(fenced(fn, a, b)[0]))(a)
+    np.testing.assert_allclose(np.asarray(da), np.asarray(1 + 3 / jnp.cosh(a) ** 2), rtol=1e-5)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert "cond[" not in str(jax.make_jaxpr(lambda a: fenced(fn, a, b))(a))
 
 
-def test_direct_ungrouped_forward_is_two_halves_at_once():
-    """direct's ungrouped forward computes two halves of the batch at once, joined (no
-    loop, whose output buffer cost more than the products: LeNet's conv1 at batch 500),
-    at every batch size; one sample runs whole. Values: the sweep above."""
-    from jaxconv._src.algorithms import direct
+@pytest.mark.parametrize("groups", [1, 4])
+def test_direct_and_xla_run_fenced(groups):
+    """direct's forward and input gradient, and the transposition of the cotangent
+    before xla's weight-gradient convolution, are conditionals of their own on CPU
+    (``fenced``), not loops: XLA fused them with their producers and consumers, where
+    they ran unvectorised, and ran a loop body's fusions on one thread. Values: the
+    sweep above."""
+    from jaxconv._src.algorithms import direct, xla
 
-    for n, halves in ((500, True), (8, True), (1, False)):  # LeNet's conv1
-        geom = _conv_geom(dict(n=n, cin=1, cout=20, D=(28, 28), k=(5, 5),
-                               kw=dict(stride=1, padding=0, dilation=1, groups=1)))
-        x, w = jnp.ones((n, 1, 28, 28)), jnp.ones((20, 1, 5, 5))
-        text = jax.jit(lambda x, w, geom=geom: direct.forward(geom, x, w)).lower(x, w).as_text()
-        assert "stablehlo.while" not in text, n
-        assert ("stablehlo.concatenate" in text) == halves, n
+    geom = _conv_geom(dict(n=4, cin=8, cout=8, D=(6, 6), k=(3, 3),
+                           kw=dict(stride=1, padding=1, dilation=1, groups=groups)))
+    x, w = jnp.ones((4, 8, 6, 6)), jnp.ones((8, 8 // groups, 3, 3))
+    cpu = jax.default_backend() == "cpu"
+    for fn, a, b in ((direct.forward, x, w), (direct.input_grad, x, w), (xla.weight_grad, x, x)):
+        text = jax.jit(lambda a, b, fn=fn: jnp.tanh(fn(geom, 2 * a, b))).lower(a, b)
+        text = text.compile().as_text()
+        assert ("conditional(" in text) == cpu and " while(" not in text, fn
 
 
 @pytest.mark.parametrize("limit", [1, 128])

@@ -84,8 +84,8 @@ def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
     With ``shifted``, each tap reads ``x`` itself (:func:`tap_values`), else a slice
     of ``x`` padded once. :func:`input_grad` takes shifted reads for depthwise
-    kernels of at most :data:`SHIFTED_TAPS` taps (see there). They are several
-    times slower on a chunk that a loop takes of ``x`` (depthwise 3x3 C=128 56x56
+    kernels of at most :data:`SHIFTED_TAPS` taps (see there). They were several
+    times slower on a chunk that a loop took of ``x`` (depthwise 3x3 C=128 56x56
     N=8 over two halves of the batch: 17-19 against 4-6 ms), so :func:`forward`
     keeps the padded slices.
     """
@@ -110,6 +110,19 @@ def _forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
 
 def input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
                precision: Precision = None) -> jax.Array:
+    """dx = B_x^T(g; w) (:func:`_input_grad`), run apart (:func:`algorithms.fenced`).
+
+    XLA fuses the producer of ``g`` (an activation's backward) into the shifted
+    reads of every tap, where they run unvectorised: fwd+bwd of ``tanh`` of a
+    depthwise 3x3 C=128 56x56 N=8 convolution spent 7.4 ms in that loop (1.2 with
+    ``g`` an argument); with the input gradient and the forward fenced, 22.1 ->
+    10.0 ms.
+    """
+    return algorithms.fenced(lambda g, w: _input_grad(geom, g, w, precision=precision), g, w)
+
+
+def _input_grad(geom: ConvGeometry, g: jax.Array, w: jax.Array, *,
+                precision: Precision = None) -> jax.Array:
     """dx = B_x^T(g; w): every tap's weighted cotangent put back where it was read.
 
     At stride 1 that is the forward of the transposed geometry: ``g``
@@ -237,8 +250,8 @@ def _weight_grad_taps(geom: ConvGeometry, xt: jax.Array, gt: jax.Array, *,
 # --------------------------------------------------------------------------
 # Chunks of samples. The forward and the input gradient are single fused loops
 # over their output, which read each input element from cache already: chunking
-# them measured slower alone (the loop's overhead), so the input gradient runs
-# whole; the forward runs in chunks for another reason (see :func:`forward`).
+# them measured slower (the loop's overhead, and XLA's CPU backend runs a loop
+# body's fusions on one thread), so both run whole, fenced (see :func:`forward`).
 # The weight gradient sums over the batch, chunk by chunk: its one pass
 # (:func:`_weight_grad`) per chunk of :data:`WEIGHT_GRAD_CHUNK_ELEMENTS`, two
 # chunks per loop iteration (:func:`sum_chunks`), bounds the products in flight
@@ -283,33 +296,21 @@ def forward(geom: ConvGeometry, x: jax.Array, w: jax.Array, *,
             precision: Precision = None) -> jax.Array:
     """y = B(x, w) by shifted multiply-adds: (N, C_in, D) -> (N, C_out, O).
 
-    The multiply-adds are one elementwise loop, which XLA fuses into whatever
-    consumes ``y``. Into a max-pool's window reduction that loop runs
-    unvectorised (LeNet's conv1 + max-pool in a training step: 4.9 ms against
-    0.5 + 0.6). Ungrouped, ``y`` is therefore computed as two halves of the
-    batch at once, joined (:func:`map_chunks`), which materialises it: conv1's
-    forward in a LeNet step takes 0.8-1.5 ms so (3.2 with im2col). A batch of
-    one sample runs whole. (Chunks of at most 4 MiB, a loop over pairs of them
-    for larger batches, spent the time on the loop's output buffer: fwd of
-    ``tanh`` of the convolution, ms, halves against chunks: LeNet's conv1 at
-    batch 500 8.6 / 21.6, with a 2x2 max-pool after it 36 / 48; 3 -> 16 3x3
-    56x56 N=64 6.1 / 11.4; 2 -> 32 3x3 112x112 N=32 36 / 64; LeNet step at
-    batch 500 5% faster, 2026-12-04.)
-    Grouped and depthwise ``y`` runs as a loop over two halves of the batch
-    (one chunk an iteration: chunks computed in one iteration are joined by a
-    concatenation that XLA fuses like the loop it replaces). Whole, XLA fused
-    the multiply-adds into an elementwise consumer (an activation, or the
-    backward pass's use of the output), where they ran unvectorised: fwd+bwd
-    of ``tanh``/``relu`` of the convolution, 32 groups of 8 channels, 3x3,
-    14x14, N=8, 20-28 against 7.7-9.5 ms in the loop; depthwise C=128 56x56
-    with ``relu`` 28-42 against 13; 16 groups of 4, 28x28, N=32, 29-51 against
-    27-29; with a fixed cotangent (nothing to fuse) unchanged, 8.4-8.8 ms.
+    The multiply-adds are one elementwise loop, run apart (:func:`algorithms.fenced`):
+    XLA fuses such a loop into whatever consumes ``y`` (an activation, a max-pool's
+    window reduction, the backward pass's use of the output), where it runs
+    unvectorised (LeNet's conv1 + max-pool in a training step: 4.9 ms against 0.5 +
+    0.6; fwd+bwd of ``tanh``/``relu`` of the convolution, 32 groups of 8 channels,
+    3x3, 14x14, N=8: 20-28 against 7.7-9.5 ms). Before the fence, a loop over two
+    halves of the batch kept it apart, but ran each half on one thread: fwd+bwd,
+    ms, loop / fenced (A/B in one process, 2026-12-07), 32 groups of 8 with ``relu``
+    6.6 / 5.0, ``tanh`` 6.7 / 5.2, alone 7.4 / 5.9; depthwise 3x3 C=128 56x56 N=8
+    with ``tanh`` 17.8 / 12.1, ``relu`` 9.1 / 8.3; 16 groups of 4 at 28x28, N=32,
+    with ``tanh`` 18.3 / 15.1. Ungrouped (two halves joined without a loop before)
+    unchanged: LeNet's conv1 at batch 500 with ``tanh`` 73.6 / 73.5, the LeNet step
+    within 2%.
     """
-    per_sample = _per_sample(geom, x.shape[1], w.shape[0])
-    grouped = geom.groups > 1
-    return algorithms.map_chunks(lambda xc: _forward(geom, xc, w, precision=precision), x,
-                                 per_sample=per_sample, budget=per_sample * x.shape[0],
-                                 at_least=2, at_once=1 if grouped else 2)
+    return algorithms.fenced(lambda x, w: _forward(geom, x, w, precision=precision), x, w)
 
 
 def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
