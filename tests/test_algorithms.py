@@ -174,9 +174,9 @@ def test_check_grads_order2_per_method(method):
 
 @pytest.mark.parametrize("samples", [1, 2, 3])
 def test_maps_in_batch_chunks(monkeypatch, samples):
-    """Over budget, im2col's patch products and direct's weight gradient loop over chunks
-    of samples: the same values. 6 samples: 6 chunks in 3 iterations of 2, 3 chunks in
-    3 iterations of 1, 2 chunks at once without a loop."""
+    """Over budget, im2col's patch products and direct's weight gradient run over chunks
+    of samples: the same values. 6 samples: 6 chunks in a loop, 3 iterations of 2; 3
+    or 2 chunks each a computation of its own (FENCED_CHUNKS), no loop."""
     from jaxconv._src.algorithms import _loop_shape, chunk_size, direct, im2col
 
     case = SWEEP["2d_groups2_s3"]
@@ -230,7 +230,7 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
     one-pass variadic reduction. Both, whole and in chunks of samples, with the bias
     gradient from the same pass, against the reference in float64. The channel-major
     operands are transposed once, before the chunks are taken: no transposition in the
-    chunks' functions (inside the loop it copied every chunk)."""
+    chunks' functions (inside the loop it copied every chunk), two transpositions in all."""
     from jaxconv._src.algorithms import direct
 
     geom = _args.conv_geometry("conv", (6, 3, 7, 6), (4, 3, 3, 2), None, stride=stride,
@@ -241,7 +241,7 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
         x, w, g = _arrays64(geom, 6, 3, 4, seed=7)
         _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
         want = np.asarray(vjp(g)[1])
-        for samples in (6, 3, 2):  # whole; two chunks at once; three chunks (a loop)
+        for samples in (6, 3, 1):  # whole; two chunks, fenced; six chunks (a loop)
             monkeypatch.setattr(direct, "TAPS_CHUNK_ELEMENTS", samples * per)
             monkeypatch.setattr(direct, "WEIGHT_GRAD_CHUNK_ELEMENTS", samples * per)
             lowered = jax.jit(lambda x, g: direct.weight_and_bias_grad(geom, x, g)).lower(x, g)
@@ -250,8 +250,10 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
             if stride == 1:
                 assert dots and dots % 6 == 0, dots  # 6 taps a chunk
                 chunk_fns = text.split("func.func private")[1:]
-                assert (" stablehlo.while" in text) == (samples == 2), samples
+                assert (" stablehlo.while" in text) == (samples == 1), samples
+                assert ("stablehlo.case" in text) == (samples == 3), samples
                 assert not any("stablehlo.transpose" in f for f in chunk_fns), samples
+                assert text.count("stablehlo.transpose") == 2, samples
             else:
                 assert dots == 0 and "stablehlo.reduce" in text
             dw, db = lowered.compile()(x, g)
@@ -267,8 +269,9 @@ def test_direct_ungrouped_weight_grad_is_a_product_per_tap(monkeypatch, stride):
 ], ids=str)
 def test_im2col_weight_grad_per_sample_products(monkeypatch, kw, x_shape, w_shape):
     """Few patch rows onto many output channels: im2col's weight gradient sums one
-    product per sample (a batched dot_general, no transposition of x or g), whole and
-    in chunks of samples one per loop iteration, against the reference in float64."""
+    product per sample (a batched dot_general, no transposition of x or g), whole, in
+    two chunks (fenced) and in six (one per loop iteration), against the reference in
+    float64."""
     from jaxconv._src.algorithms import im2col
 
     geom = _args.conv_geometry("conv", x_shape, w_shape, None, groups=1, **kw)
@@ -280,12 +283,13 @@ def test_im2col_weight_grad_per_sample_products(monkeypatch, kw, x_shape, w_shap
         x, w, g = _arrays64(geom, x_shape[0], c_in, c_out, seed=26)
         _, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
         want = np.asarray(vjp(g)[1])
-        for samples in (6, 2):  # whole; three chunks in a loop
+        for samples in (6, 3, 1):  # whole; two chunks, fenced; six chunks in a loop
             monkeypatch.setattr(im2col, "SAMPLE_CHUNK_ELEMENTS", samples * per)
             lowered = jax.jit(partial(im2col.weight_grad, geom)).lower(x, g)
             text = lowered.as_text()
             assert "stablehlo.transpose" not in text
-            assert ("stablehlo.while" in text) == (samples < 6)
+            assert ("stablehlo.while" in text) == (samples == 1)
+            assert ("stablehlo.case" in text) == (samples == 3)
             assert "batching_dims = [0] x [0]" in text
             np.testing.assert_allclose(np.asarray(lowered.compile()(x, g)), want, rtol=1e-10,
                                        atol=1e-10)
@@ -645,7 +649,8 @@ def test_winograd_transforms_are_exact():
 
 
 def test_winograd_in_chunks_and_order2_grads(monkeypatch):
-    """Over its budget winograd maps chunks of samples (the same values); its
+    """Over its budget winograd maps chunks of samples (the same values): six of the
+    forward in a loop, two of the weight gradient fenced (FENCED_CHUNKS); its
     custom_vjp maps pass order-2 finite differences in float64."""
     from jaxconv._src.algorithms import winograd
 
@@ -653,10 +658,10 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
                                dilation=1, groups=1)
     per = winograd._per_sample(geom, 3, 4)
     assert winograd._budget(6, per) == 6 * per  # small: whole
-    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 2 * per)
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", per)
     monkeypatch.setattr(winograd, "WHOLE_ELEMENTS", 5 * per)
-    assert winograd._budget(6, per) == 2 * per  # over WHOLE_ELEMENTS: chunks of 2
-    # the weight gradient's own budget: chunks of 3, one per loop iteration
+    assert winograd._budget(6, per) == per  # over WHOLE_ELEMENTS: chunks of 1
+    # the weight gradient's own budget: two chunks of 3
     monkeypatch.setattr(winograd, "WEIGHT_GRAD_WHOLE", 5 * per)
     monkeypatch.setattr(winograd, "WEIGHT_GRAD_CHUNK", 3 * per)
     with jax.enable_x64(True):
@@ -664,7 +669,8 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
         y, vjp = jax.vjp(partial(ref.conv_geometry_map, geom), x, w)
         maps = jax.jit(lambda x, w, g: (winograd.forward(geom, x, w),
                                         winograd.weight_grad(geom, x, g)))
-        assert maps.lower(x, w, g).as_text().count("stablehlo.while") == 2
+        text = maps.lower(x, w, g).as_text()
+        assert text.count("stablehlo.while") == 1 and text.count("stablehlo.case") == 2
         for a, b in zip(maps(x, w, g), (y, vjp(g)[1])):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
         f = jax.jit(partial(jaxconv.conv, padding=1, method="winograd"))

@@ -184,8 +184,8 @@ def fenced(fn: Callable[..., Any], *args: jax.Array) -> Any:
 
     ``fn`` runs as the taken branch of a ``lax.cond`` whose predicate is ``False``
     behind a ``lax.optimization_barrier``, so XLA cannot fold it (the other branch, never
-    taken, is ``fn`` too: its results then have the types of the taken one's, inside
-    ``shard_map`` too). A conditional's operands and results are buffers,
+    taken, returns zeros of the same types, shardings and ``shard_map`` variance). A
+    conditional's operands and results are buffers,
     and XLA's CPU backend still spreads each fusion inside the branch over its
     threads. The predicate is a constant, so under ``vmap`` the conditional stays one,
     and under a sharded ``jit`` it needs no collective. On other backends (whose
@@ -193,7 +193,9 @@ def fenced(fn: Callable[..., Any], *args: jax.Array) -> Any:
 
     Why: XLA's CPU backend fuses elementwise producers and consumers into the
     multiply-add loops of :mod:`.direct` and into the transposition that feeds its own
-    weight-gradient convolution, where they run unvectorised. Measured (fwd+bwd of an
+    weight-gradient convolution, where they run unvectorised; and it runs a loop
+    body's fusions on one thread, so a few chunks of samples (:func:`map_chunks`,
+    :data:`FENCED_CHUNKS`) run fenced rather than in a loop. Measured (fwd+bwd of an
     activation of the convolution, the cotangent an argument, ms, before / after,
     2026-12-07): depthwise 3x3 C=128 56x56 N=8 with ``tanh`` 22.1 / 10.0, ``relu``
     9.1 / 8.0; 32 groups of 8 at 14x14 N=8 with ``relu`` 6.6 / 5.0; 'same' 5x5 1 -> 20
@@ -215,7 +217,21 @@ def fenced(fn: Callable[..., Any], *args: jax.Array) -> Any:
     if jax.default_backend() != "cpu":
         return fn(*args)
     never = lax.optimization_barrier(jnp.zeros((), bool))
-    return lax.cond(never, fn, fn, *args)
+    out = jax.eval_shape(fn, *args)
+    return lax.cond(never, lambda *_: jax.tree.map(_zeros_typed, out), fn, *args)
+
+
+def _zeros_typed(s: jax.ShapeDtypeStruct) -> jax.Array:
+    """Zeros of ``s``'s full type: its sharding where the mesh's axes are explicit, and
+    varying over the ``shard_map`` axes ``s`` varies over (a ``lax.cond``'s branches
+    must agree on both)."""
+    sharding = s.sharding
+    explicit = (isinstance(sharding, jax.sharding.NamedSharding)
+                and any(t == jax.sharding.AxisType.Explicit for t in sharding.mesh.axis_types))
+    z = jnp.zeros(s.shape, s.dtype, out_sharding=sharding if explicit else None)
+    axes = getattr(s, "manual_axis_type", None)
+    varying = tuple(sorted(axes.varying)) if axes is not None else ()
+    return lax.pcast(z, varying, to="varying") if varying else z
 
 
 def chunk_size(n: int, per_sample: int, budget: int) -> int:
@@ -250,6 +266,17 @@ def _zeros_varying_like(shape: tuple[int, ...], dtype: Any, ref: jax.Array) -> j
 #: memory 1.11x lax's (4 per iteration: 22.2 ms but 1.65x; every chunk at once,
 #: no loop: 19.1 ms but 2.0x; 2 chunks of half the size: no gain).
 CHUNKS_AT_ONCE = 2
+
+
+#: A batch of at most this many chunks runs them as that many computations of their own
+#: (:func:`fenced`), unrolled, instead of a loop: XLA's CPU backend runs a loop body's
+#: fusions on one thread, a conditional's on all. Fwd+bwd, ms, loop -> fenced (A/B in
+#: one process, 2026-12-07): 3x3 64->64 56x56 N=8 (winograd / im2col) 28.7 -> 26.1, 7x7
+#: stride 2 3->64 224x224 25.7 -> 24.4, LeNet's conv1 at batch 500 20.1 -> 18.7, conv2
+#: at batch 128 9.2 -> 8.8 (conv2 at batch 500, more chunks, a loop: 33.0 / 32.8); the
+#: temporary memory of the 3x3 one 17.3 -> 13.8 MiB. Eight chunks unrolled gained no
+#: more, and took 1.5x the compile time (four: 1.05x).
+FENCED_CHUNKS = 4
 
 
 def _loop_shape(n: int, nc: int, per_sample: int, budget: int,
@@ -301,10 +328,10 @@ def _take(chunks: jax.Array, axis: int, i: Any) -> jax.Array:
 def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample: int,
                budget: int, at_least: int = 1, at_once: int | None = None) -> jax.Array:
     """``fn(a)`` for a batch-wise ``fn``, run over chunks of samples whose size times
-    ``per_sample`` fits ``budget`` (:func:`chunk_size`; a loop when that is not the batch,
-    ``at_once`` chunks an iteration, default :data:`CHUNKS_AT_ONCE`, no loop when that
-    is all of them), and at least ``at_least`` chunks when the batch has that many
-    samples."""
+    ``per_sample`` fits ``budget`` (:func:`chunk_size`), and at least ``at_least`` chunks
+    when the batch has that many samples. Up to :data:`FENCED_CHUNKS` chunks, each is a
+    computation of its own (:func:`fenced`); more run in a loop, ``at_once`` chunks an
+    iteration (default :data:`CHUNKS_AT_ONCE`; no loop when that is all of them)."""
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, min(budget, per_sample * (n // max(at_least, 1))))
@@ -312,6 +339,9 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
         return fn(a)
     chunks = _chunked(a, nc)
     iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
+    if n // nc <= FENCED_CHUNKS:
+        outs = [fenced(lambda a, i=i: fn(_chunked(a, nc)[:, i]), a) for i in range(n // nc)]
+        return jnp.stack(outs, axis=1).reshape((n, *outs[0].shape[1:]))
     if iters == 1:
         outs = [fn(chunks[:, i]) for i in range(k)]
         return jnp.stack(outs, axis=1).reshape((n, *outs[0].shape[1:]))
@@ -331,8 +361,8 @@ def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.A
                per_sample: int, budget: int, acc: Any, at_once: int | None = None,
                layouts: tuple[Layout, Layout] = ("batch", "batch")) -> Any:
     """``fn(a, b)`` for an ``fn`` that sums over the batch, as a sum over chunks of samples
-    (sized and looped as in :func:`map_chunks`, ``at_once`` chunks an iteration, default
-    :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype.
+    (sized, fenced and looped as in :func:`map_chunks`, ``at_once`` chunks an iteration,
+    default :data:`CHUNKS_AT_ONCE`) accumulated in dtype ``acc``; the result has ``a``'s dtype.
     ``fn`` takes its chunks of ``a`` and ``b`` in ``layouts`` (:data:`Layout`) and may
     return a tuple of arrays (each is summed)."""
     n = a.shape[0]
@@ -350,8 +380,15 @@ def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.A
     (ca, xa), (cb, xb) = _chunks(a, nc, layouts[0]), _chunks(b, nc, layouts[1])
     iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
 
-    def part(i: Any) -> Any:
+    def part_of(ca: jax.Array, cb: jax.Array, i: Any) -> Any:
         return cast(fn(_take(ca, xa, i), _take(cb, xb, i)), acc)
+
+    if n // nc <= FENCED_CHUNKS:
+        parts = [fenced(functools.partial(part_of, i=i), ca, cb) for i in range(n // nc)]
+        return cast(functools.reduce(add, parts), a.dtype)
+
+    def part(i: Any) -> Any:
+        return part_of(ca, cb, i)
 
     if iters == 1:
         return cast(functools.reduce(add, [part(i) for i in range(k)]), a.dtype)
