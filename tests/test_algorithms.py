@@ -678,6 +678,27 @@ def test_winograd_in_chunks_and_order2_grads(monkeypatch):
 
 
 @pytest.mark.parametrize("method", NAMES)
+def test_every_method_on_an_empty_batch(method):
+    """A batch of no samples: every method gives the empty output and zero weight and
+    bias gradients, grouped or not, for conv and conv_transpose (XLA's own convolution
+    computes the maps of empty operands: the other algorithms' chunks and FFT
+    lengths assume a sample)."""
+    x = jnp.ones((0, 4, 8, 8))
+    for groups in (1, 4):
+        w, b = jnp.ones((4, 4 // groups, 3, 3)), jnp.ones((4,))
+        for op, shape in ((partial(jaxconv.conv, padding=1), (0, 4, 8, 8)),
+                          (partial(jaxconv.conv_transpose, stride=2, padding=1), (0, 4, 15, 15))):
+            def loss(x, w, b, op=op, groups=groups):
+                return op(x, w, b, groups=groups, method=method).sum()
+
+            assert op(x, w, b, groups=groups, method=method).shape == shape
+            dx, dw, db = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, w, b)
+            assert dx.shape == x.shape
+            np.testing.assert_array_equal(np.asarray(dw), np.zeros(w.shape))
+            np.testing.assert_array_equal(np.asarray(db), np.zeros(b.shape))
+
+
+@pytest.mark.parametrize("method", NAMES)
 def test_every_method_keeps_bfloat16(method):
     """Output and both gradients come back in bfloat16 from every algorithm (they
     accumulate in float32), close to the float32 reference."""

@@ -335,7 +335,7 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
     n = a.shape[0]
     per_sample = max(per_sample, 1)
     nc = chunk_size(n, per_sample, min(budget, per_sample * (n // max(at_least, 1))))
-    if nc == n:
+    if nc >= n:  # the whole batch (an empty one included)
         return fn(a)
     chunks = _chunked(a, nc)
     iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
@@ -375,7 +375,7 @@ def sum_chunks(fn: Callable[[jax.Array, jax.Array], Any], a: jax.Array, b: jax.A
     def add(s: Any, t: Any) -> Any:
         return jax.tree.map(operator.add, s, t)
 
-    if nc == n:
+    if nc >= n:  # the whole batch (an empty one included)
         return fn(_to_layout(a, layouts[0]), _to_layout(b, layouts[1]))
     (ca, xa), (cb, xb) = _chunks(a, nc, layouts[0]), _chunks(b, nc, layouts[1])
     iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
