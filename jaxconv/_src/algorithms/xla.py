@@ -265,15 +265,17 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     dilation; groups become batch groups, or, on CPU, one correlation per group
     (:func:`split_weight_grad`).
 
-    On CPU, ``g`` is first transposed to the layout XLA's convolution takes its
-    kernel in, ``(*O, N, C_out)``, as a computation of its own
+    On CPU, in 2-D, ``g`` is first transposed to the layout XLA's convolution takes
+    its kernel in, ``(*O, N, C_out)``, as a computation of its own
     (:func:`~jaxconv._src.algorithms.fenced`). Left to XLA, that copy was fused with
     ``g``'s producer, where it ran unvectorised: fwd+bwd of ``relu`` of a 'same' 5x5 1 ->
     20 convolution at 28x28, N=128, spent 14.8 of its 30.5 ms there (18.7 ms fenced;
-    in LeNet's step, after the max-pool's backward, 1.1 ms either way).
+    in LeNet's step, after the max-pool's backward, 1.1 ms either way). Not in 1-D:
+    there the fenced copy made the fwd+bwd of the k=9 64->64 benchmark case 5-7%
+    slower (A/B in one process, two runs, 2026-12-07); 3-D is unmeasured.
     """
     G = geom.groups
-    kernel_layout = jax.default_backend() == "cpu"
+    kernel_layout = jax.default_backend() == "cpu" and geom.ndim == 2
     if split_weight_grad(G, x.shape[1], g.shape[1]):
         a, b = x.shape[1] // G, g.shape[1] // G
         def split(g: jax.Array) -> list[jax.Array]:
