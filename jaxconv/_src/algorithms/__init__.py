@@ -183,13 +183,13 @@ def fenced(fn: Callable[..., Any], *args: jax.Array) -> Any:
     into it and none of it into a consumer of its result.
 
     ``fn`` runs as the taken branch of a ``lax.cond`` whose predicate is ``False``
-    behind a ``lax.optimization_barrier``, so XLA cannot fold it (the other branch, never
-    taken, returns zeros of the same types, shardings and ``shard_map`` variance). A
-    conditional's operands and results are buffers,
-    and XLA's CPU backend still spreads each fusion inside the branch over its
-    threads. The predicate is a constant, so under ``vmap`` the conditional stays one,
-    and under a sharded ``jit`` it needs no collective. On other backends (whose
-    conditionals read their predicate on the host) this is plain ``fn(*args)``.
+    behind a ``lax.optimization_barrier``, so XLA cannot fold it (the other branch,
+    never taken, returns zeros of the same types, shardings and ``shard_map``
+    variance). A conditional's operands and results are buffers, and XLA's CPU
+    backend still spreads each fusion inside the branch over its threads. The
+    predicate is a constant, so under ``vmap`` the conditional stays one, and under a
+    sharded ``jit`` it needs no collective. On other backends (whose conditionals
+    read their predicate on the host) this is plain ``fn(*args)``.
 
     Why: XLA's CPU backend fuses elementwise producers and consumers into the
     multiply-add loops of :mod:`.direct` and into the transposition that feeds its own
@@ -337,11 +337,11 @@ def map_chunks(fn: Callable[[jax.Array], jax.Array], a: jax.Array, *, per_sample
     nc = chunk_size(n, per_sample, min(budget, per_sample * (n // max(at_least, 1))))
     if nc >= n:  # the whole batch (an empty one included)
         return fn(a)
-    chunks = _chunked(a, nc)
-    iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
     if n // nc <= FENCED_CHUNKS:
         outs = [fenced(lambda a, i=i: fn(_chunked(a, nc)[:, i]), a) for i in range(n // nc)]
         return jnp.stack(outs, axis=1).reshape((n, *outs[0].shape[1:]))
+    chunks = _chunked(a, nc)
+    iters, k = _loop_shape(n, nc, per_sample, budget, at_once)
     if iters == 1:
         outs = [fn(chunks[:, i]) for i in range(k)]
         return jnp.stack(outs, axis=1).reshape((n, *outs[0].shape[1:]))

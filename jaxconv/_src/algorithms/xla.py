@@ -278,6 +278,7 @@ def weight_grad(geom: ConvGeometry, x: jax.Array, g: jax.Array, *,
     kernel_layout = jax.default_backend() == "cpu" and geom.ndim == 2
     if split_weight_grad(G, x.shape[1], g.shape[1]):
         a, b = x.shape[1] // G, g.shape[1] // G
+
         def split(g: jax.Array) -> list[jax.Array]:
             gs = [g[:, i * b:(i + 1) * b] for i in range(G)]
             # one transposition a group (of the whole g: 1.1-1.3x slower)
