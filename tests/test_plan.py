@@ -120,7 +120,7 @@ AUTO_CASES = [
     ((4, 32, 28, 28), (32, 32, 5, 5), {"padding": 2}, Plan("winograd", "winograd", "winograd")),
     ((8, 64, 28, 28), (96, 64, 5, 5), {"padding": 2}, Plan("winograd", "winograd", "xla")),
     ((8, 128, 12, 12), (128, 128, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "xla")),
-    ((8, 64, 16, 16), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "im2col")),
+    ((8, 64, 16, 16), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "winograd")),
     ((2, 16, 16, 16), (16, 16, 3, 3), {"padding": 1}, Plan("xla", "xla", "im2col")),
     ((2, 16, 16, 16), (32, 16, 3, 3), {"padding": 1}, Plan("xla", "im2col", "im2col")),
     ((4, 8, 14, 14), (8, 8, 3, 3), {}, Plan("xla", "xla", "im2col")),
@@ -163,13 +163,13 @@ AUTO_CASES = [
     ((2, 48, 8, 8), (128, 48, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
     ((2, 64, 14, 14), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "xla")),
     ((2, 64, 28, 28), (128, 64, 5, 5), {"padding": 2}, Plan("xla", "xla", "im2col")),
-    ((2, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "im2col")),
+    ((2, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, Plan("winograd", "winograd", "winograd")),
     # a first layer's weight gradient from a large batch: one product per sample
     ((500, 1, 28, 28), (20, 1, 5, 5), {}, Plan("direct", "im2col", "im2col")),
     ((64, 3, 32, 32), (16, 3, 3, 3), {"padding": 1}, Plan("direct", "im2col", "xla")),
     ((2, 32, 56, 56), (32, 32, 3, 3), {}, Plan("xla", "xla", "im2col")),
     ((2, 24, 28, 28), (24, 24, 3, 3), {"padding": 1}, Plan("im2col", "im2col", "im2col")),
-    ((2, 64, 28, 28), (64, 64, 3, 3), {}, Plan("winograd", "winograd", "im2col")),
+    ((2, 64, 28, 28), (64, 64, 3, 3), {}, Plan("winograd", "winograd", "winograd")),
     ((2, 64, 14, 14), (128, 64, 5, 5), {"stride": 2, "padding": 2}, Plan("xla", "phase", "xla")),
     ((2, 128, 8, 8), (256, 128, 1, 1), {"stride": 2}, Plan("im2col", "im2col", "im2col")),
     ((4, 3, 512), (16, 3, 7), {"stride": 2, "padding": 3}, Plan("xla", "im2col", "xla")),
@@ -238,6 +238,20 @@ def test_grouped_plan_bounds():
     assert plan(256, 8, 32, stride=2).forward == "im2col"
     assert jaxconv.conv_plan((8, 64, 28, 28), (64, 8, 5, 5), padding=2, stride=2,
                              groups=8).weight_grad != "xla"  # 5x5 strided: split lost
+
+
+def test_winograd_3x3_weight_grad_only_where_im2col_would_run():
+    """Plans only (no compile; values: the AUTO_CASES above): a 3x3 weight gradient is
+    Winograd's where the other rules would take im2col's and Winograd's forward applies,
+    never where they take xla's, and not from fewer than WINOGRAD_CHANNELS channels."""
+    def plan(n, c, hw, **kw):
+        return jaxconv.conv_plan((n, c, hw, hw), (c, c, 3, 3), **kw)
+
+    assert plan(8, 64, 56, padding=1).weight_grad == "winograd"
+    assert plan(8, 128, 28, padding=1).weight_grad == "winograd"
+    assert plan(8, 256, 14, padding=1) == Plan("winograd", "winograd", "xla")
+    assert plan(8, 32, 56, padding=1).weight_grad == "im2col"  # 32 channels
+    assert plan(8, 64, 56, padding=1, stride=2).weight_grad != "winograd"  # strided
 
 
 def test_conv_plan_public():

@@ -41,7 +41,8 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
     * 3x3, stride 1, ungrouped 2-D float32 from :data:`WINOGRAD_CHANNELS` channels
       each way and :data:`WINOGRAD_TILES` output tiles: ``winograd`` for the forward
       and the input gradient (:func:`_winograd3`: 0.7-0.95x the best of xla and
-      im2col, at par at 14x14 from 64 and 128 channels). 5x5 likewise from
+      im2col, at par at 14x14 from 64 and 128 channels), and for the weight gradient
+      where the rules below would take im2col's (0.7-0.85x its time). 5x5 likewise from
       :data:`WINOGRAD5_CHANNELS` channels and enough tiles (:func:`_winograd5`),
       for the forward, the input gradient where 'same'-like, and the weight
       gradient up to :data:`WINOGRAD5_DW_CHANNELS` channels (LeNet's conv2: forward
@@ -234,8 +235,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
                         and not _width_patches_win(geom, c_in, c_out)
                         and not _patch_matrix_win(geom, c_in, c_out))
             forward = "xla" if xla_fast else "im2col"
-        if _winograd(geom, "weight_grad", x_shape[0], c_in, c_out, dtype):
-            weight_grad = "winograd"
+        if geom.kernel[0] != 3 and _winograd(geom, "weight_grad", x_shape[0], c_in, c_out,
+                                             dtype):
+            weight_grad = "winograd"  # 5x5
         elif (_dilated_dw_layer(geom, x_shape[0], c_in, c_out)
                 and _dilated_xla_weight_grad(geom, x_shape[0], c_out, dtype)):
             weight_grad = "xla"
@@ -246,6 +248,9 @@ def rules(geom: ConvGeometry, dtype: jnp.dtype, x_shape: Shape, w_shape: Shape) 
             weight_grad = "direct"
         else:
             weight_grad = "xla" if _xla_weight_grad(geom, c_in, c_out) else "im2col"
+        if (weight_grad == "im2col" and geom.kernel[0] == 3
+                and _winograd(geom, "weight_grad", x_shape[0], c_in, c_out, dtype)):
+            weight_grad = "winograd"  # 3x3: only where im2col's would run (see _winograd3)
         return _checked(Plan(forward, input_grad, weight_grad), geom, dtype, x_shape, w_shape)
     if c_in <= FEW_CHANNELS:
         input_grad = "im2col"
@@ -351,7 +356,8 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
     transforms and products (``n * n * tiles * (C_in + C_out)`` elements) equal the
     kernel's transform (``n * n * C_in * C_out``).
 
-    3x3 (:func:`_winograd3`): the forward and the input gradient. 5x5
+    3x3 (:func:`_winograd3`): the same bounds for the three maps, the weight
+    gradient taken only where :func:`rules` would run im2col's. 5x5
     (:func:`_winograd5`): all three maps, within narrower bounds.
     """
     mod = ALGORITHMS.get("winograd")
@@ -362,7 +368,7 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
     count = n * math.prod(mod.tiles(tiled))
     balance = c_in * c_out / (c_in + c_out)
     if geom.kernel[0] == 3:
-        return which != "weight_grad" and _winograd3(count, balance, c_in, c_out)
+        return _winograd3(count, balance, c_in, c_out)
     return _winograd5(geom, which, count, balance, c_in, c_out)
 
 
@@ -379,10 +385,18 @@ def _winograd3(count: int, balance: float, c_in: int, c_out: int) -> bool:
     2.1, 1.9 / 2.0. Lost: with few tiles, where the kernel's transform is most of the
     work (512->512 7x7 N=8, 32 tiles: 25.5 / 12.2, 23.5 / 12.5; 14x14 N=8, 128 tiles:
     38.6 / 31.7, 35.7 / 32.5), and from fewer channels (16->16 56x56 1.9 / 1.3; 32->32 3.6 / 3.5,
-    3.5 / 3.3; 3->64 3.4 / 1.5). Its weight gradient is left to the other rules: it won
-    at 128->128 28x28 (6.5 / 10.0) and 64->128 (5.1 / 6.0) but lost at 64->64 56x56
-    (22 / 11.5: 36 products of 64 x 64 over 1568 tiles run far below XLA's matmul
-    rate), 14x14 (3.8 / 3.3) and 256->256 14x14 (10.2 / 8.4). These per-map times
+    3.5 / 3.3; 3->64 3.4 / 1.5). Its weight gradient replaces im2col's only (where the
+    rules below pick xla, xla's is faster): once at most four chunks ran fenced rather
+    than in a loop (:data:`algorithms.FENCED_CHUNKS`), ms, winograd / im2col / xla
+    (2026-12-07): 64->64 56x56 N=8 12.3 / 16.9 / 15.2 (11.2 / 13.2 in a faster
+    minute); 28x28 N=32 11.9 / 14.7 / 13.0; 14x14 N=32 3.7 / 4.3 / 3.6; 'valid' 28x28
+    N=16 6.7 / 6.6 / 5.8; 64->128 28x28 N=8 5.0 / 7.3 / 5.8; 128->128 28x28 N=8 7.6 /
+    10.5 / 9.2; but where xla's is taken, 128->128 14x14 N=16 5.5 / 7.7 / 5.1,
+    256->256 14x14 N=8 11.4 / 22.2 / 7.9, 512->512 7x7 27.3 / 41.3 / 10.4 (before the
+    fence it lost at 64->64 56x56: 22 / 11.5). Fwd+bwd, ms, im2col's weight gradient
+    -> winograd's: 64->64 56x56 N=8 24.8 -> 21.4 (with ``relu`` 27.8 -> 27.2), 128->128
+    28x28 N=8 21.5 -> 16.5 (``relu`` 24.1 -> 20.6), 64->64 28x28 N=32 25.0 -> 21.8
+    (``relu`` 26.7 -> 25.7). These per-map times
     are with the whole batch's tiles; large batches run in chunks
     (:data:`algorithms.winograd.CHUNK_ELEMENTS`), where a map alone runs about 1.2x
     slower (64->64 56x56 forward 8.8 against 7.3) but a forward and an input
