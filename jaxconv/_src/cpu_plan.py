@@ -373,8 +373,9 @@ def _winograd(geom: ConvGeometry, which: str, n: int, c_in: int, c_out: int,
 
 
 def _winograd3(count: int, balance: float, c_in: int, c_out: int) -> bool:
-    """F(4x4, 3x3)'s forward and input gradient: from at least :data:`WINOGRAD_CHANNELS`
-    channels each way and :data:`WINOGRAD_TILES` tiles, and at least ``balance``.
+    """F(4x4, 3x3)'s maps (the weight gradient in place of im2col's): from at least
+    :data:`WINOGRAD_CHANNELS` channels each way and :data:`WINOGRAD_TILES` tiles, and at
+    least ``balance``.
 
     Per map, ms, winograd / the best of xla and im2col, forward then input gradient
     (3x3 'same' unless said, 2026-12-07): 64->64 56x56 N=8 7.7 / 10.7, 8.0 / 11.0;
