@@ -207,4 +207,13 @@ def machine_lines() -> list[str]:
         f"{getattr(dev, 'device_kind', dev.platform)}), Python {platform.python_version()}, "
         f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})",
     ]
+    tuning = [f"{k}={os.environ[k]}" for k in TIMING_ENV if os.environ.get(k)]
+    if tuning:
+        lines.append("environment: " + " ".join(tuning))
     return lines
+
+
+#: Environment variables that change the timings (the README's "Performance" part has
+#: measurements of each): XLA's flags (vector width, YNNPACK's convolutions) and glibc's
+#: allocator settings. :func:`machine_lines` reports those that are set.
+TIMING_ENV = ("XLA_FLAGS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
