@@ -19,6 +19,7 @@ from ._src.adaptive import adaptive_max_pool as adaptive_max_pool
 from ._src.adaptive import max_unpool as max_unpool
 from ._src.adaptive import upsample as upsample
 from ._src.autotune import autotune as autotune
+from ._src.compile_options import compiler_options as compiler_options
 from ._src.conv import conv as conv
 from ._src.conv import conv_plan as conv_plan
 from ._src.conv import conv_transpose as conv_transpose
@@ -45,6 +46,7 @@ __all__ = [
     "adaptive_max_pool",
     "autotune",
     "avg_pool",
+    "compiler_options",
     "conv",
     "conv_matrix",
     "conv_plan",

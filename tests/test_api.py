@@ -35,8 +35,9 @@ POSITIONAL = {
 }
 
 
-# Public names that are not array ops: the plan of a conv and measured autotuning.
-NOT_OPS = ("Plan", "autotune", "conv_plan")
+# Public names that are not array ops: the plan of a conv, measured autotuning and
+# XLA compile options.
+NOT_OPS = ("Plan", "autotune", "compiler_options", "conv_plan")
 
 
 def test_all_is_exactly_the_ops():
