@@ -31,26 +31,24 @@ def test_options_by_backend_and_host(monkeypatch):
 
 def test_avx512_detection(monkeypatch, tmp_path):
     assert isinstance(co.host_has_avx512(), bool)
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
+    monkeypatch.setattr(co, "CPUINFO", str(info))
     co.host_has_avx512.cache_clear()
     try:
-        monkeypatch.setattr(co.platform, "machine", lambda: "arm64")
-        assert co.host_has_avx512() is False
-        co.host_has_avx512.cache_clear()
         monkeypatch.setattr(co.platform, "machine", lambda: "x86_64")
-        real_open = open
-
-        def fake_open(path, *args, **kwargs):
-            if path == "/proc/cpuinfo":
-                f = tmp_path / "cpuinfo"
-                f.write_text("processor : 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
-                return real_open(f, *args, **kwargs)
-            return real_open(path, *args, **kwargs)
-
-        monkeypatch.setattr("builtins.open", fake_open)
         assert co.host_has_avx512() is True
         co.host_has_avx512.cache_clear()
-        monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError()))
+        info.write_text("processor : 0\nflags\t\t: fpu sse avx2 avx512_vnni\n")
+        assert co.host_has_avx512() is False  # avx512f itself is required
+        co.host_has_avx512.cache_clear()
+        monkeypatch.setattr(co, "CPUINFO", str(tmp_path / "missing"))
         assert co.host_has_avx512() is False
+        co.host_has_avx512.cache_clear()
+        info.write_text("flags\t\t: avx512f\n")
+        monkeypatch.setattr(co, "CPUINFO", str(info))
+        monkeypatch.setattr(co.platform, "machine", lambda: "arm64")
+        assert co.host_has_avx512() is False  # x86-64 only
     finally:
         co.host_has_avx512.cache_clear()
 

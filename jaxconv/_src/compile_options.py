@@ -10,18 +10,20 @@ import jax
 
 #: The CPU option: XLA compiles its loops for 256-bit vectors unless told otherwise.
 CPU_VECTOR_WIDTH = {"xla_cpu_prefer_vector_width": 512}
+#: Where Linux lists the CPU's features (its ``flags`` lines).
+CPUINFO = "/proc/cpuinfo"
 
 
 @functools.cache
 def host_has_avx512() -> bool:
-    """Whether this host's CPU has AVX-512 (``avx512f`` in Linux's ``/proc/cpuinfo``).
+    """Whether this host's CPU has AVX-512 (``avx512f`` in Linux's :data:`CPUINFO`).
 
     False where that cannot be read (other systems, other architectures).
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+        with open(CPUINFO, encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("flags"):
                     return "avx512f" in line.split()
