@@ -73,7 +73,7 @@ except ImportError:  # torch is the optional `bench` extra
     torch = None  # type: ignore[assignment]
     F = None  # type: ignore[assignment]
 
-SECTIONS = ("ops", "lenet", "roofline", "devices", "signal", "separable")
+SECTIONS = ("ops", "lenet", "roofline", "options", "devices", "signal", "separable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,13 +270,26 @@ def auto_plan(c: OpCase) -> str:
     return " / ".join(str(m) for m in maps)
 
 
-def _vjp_step(f: Callable[..., Any]) -> Callable[..., Any]:
-    """jit of (ct, *args) -> (f(*args), *grads of <f(*args), ct> for every arg)."""
+def _vjp_step(f: Callable[..., Any], options: dict[str, Any] | None = None
+              ) -> Callable[..., Any]:
+    """jit of (ct, *args) -> (f(*args), *grads of <f(*args), ct> for every arg), compiled
+    with the XLA ``options`` if given."""
     def step(ct, *args):
         y, pullback = jax.vjp(f, *args)
         return (y, *pullback(ct))
 
-    return jax.jit(step)
+    return jax.jit(step, compiler_options=options)
+
+
+def _op_inputs(i: int, c: OpCase, lf: Callable[..., Any]
+               ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The case's random inputs (x, and w scaled by 1/sqrt(fan-in)) and cotangent, seeded by
+    the case's index."""
+    inputs = [(c.x, 1.0)] + ([(c.w, 1.0 / np.sqrt(np.prod(c.w[1:])))] if c.w else [])
+    args_np = _rng_arrays(i, *inputs)
+    y_shape = jax.eval_shape(lf, *args_np).shape
+    (ct_np,) = _rng_arrays(1000 + i, (y_shape, 1.0))
+    return args_np, ct_np
 
 
 def _torch_vjp(f: Callable[..., Any], ct: np.ndarray, *args: np.ndarray) -> Callable[[], Any]:
@@ -304,10 +317,7 @@ def run_ops(st: Settings, rep: Report) -> None:
     for i, c in enumerate(cases):
         progress(f"ops: {c.name}")
         jf, lf, tf = _op_fns(c)
-        inputs = [(c.x, 1.0)] + ([(c.w, 1.0 / np.sqrt(np.prod(c.w[1:])))] if c.w else [])
-        args_np = _rng_arrays(i, *inputs)
-        y_shape = jax.eval_shape(lf, *args_np).shape
-        (ct_np,) = _rng_arrays(1000 + i, (y_shape, 1.0))
+        args_np, ct_np = _op_inputs(i, c, lf)
         args, ct = [jnp.asarray(a) for a in args_np], jnp.asarray(ct_np)
         steps = {"jaxconv": _vjp_step(jf), "lax": _vjp_step(lf)}
         contenders: dict[str, Callable[[], Any]] = {
@@ -520,6 +530,65 @@ def run_roofline(st: Settings, rep: Report) -> None:
               [[name, gf(t["XLA"]), gf(t.get("torch")), fmt_ms(t["XLA"]), fmt_ms(t.get("torch")),
                 fmt_ratio(ratio(t["XLA"], t.get("torch")))]])
     rep.record("roofline", name, t, n=n, agreement_vs_float64=agree)
+
+
+# ---------------------------------------------------------------------------
+# jaxconv.compiler_options(): the same programs with and without
+# ---------------------------------------------------------------------------
+
+
+def run_options(st: Settings, rep: Report) -> None:
+    """jaxconv's fwd+bwd of every op case and its LeNet step, compiled plain and with
+    ``jaxconv.compiler_options()``, interleaved in this one process."""
+    cases = [c for c in op_cases() if st.wanted(c.name)]
+    batches = [b for b in (128, 500) if st.wanted(f"lenet train step b={b}")]
+    if not cases and not batches:
+        return
+    opts = jaxconv.compiler_options()
+    rep.section(
+        "jaxconv.compiler_options(): the same programs compiled with and without",
+        ["jaxconv's fwd+bwd of each op case above and its LeNet train step, `jax.jit` plain "
+         "and `jax.jit(..., compiler_options=jaxconv.compiler_options())` (what "
+         "`jaxconv.train.Trainer` uses), interleaved; ms as median (min); `with / plain` "
+         f"< 1 = the options faster. Options on this host: `{opts}`."])
+    if not opts:
+        print("(no options on this backend and host: nothing to compare)")
+        return
+    opt = optax.sgd(LR, momentum=MOMENTUM)
+    rows = []
+    for i, c in enumerate(op_cases()):
+        if c not in cases:
+            continue
+        progress(f"options: {c.name}")
+        jf, lf, _ = _op_fns(c)
+        args_np, ct_np = _op_inputs(i, c, lf)
+        args, ct = [jnp.asarray(a) for a in args_np], jnp.asarray(ct_np)
+        steps = {"plain": _vjp_step(jf), "options": _vjp_step(jf, opts)}
+        contenders = {name: (lambda s=s: s(ct, *args)) for name, s in steps.items()}
+        try:
+            check_all(c.name, {"options": contenders["options"]}, steps["plain"](ct, *args),
+                      st.tol, "plain")
+        except AgreementError as e:
+            rep.fail(c.name, e)
+            rows.append([c.name, "DISAGREE", "-", "-"])
+            continue
+        t = st.measure(contenders)
+        rows.append([c.name, fmt_ms(t["plain"]), fmt_ms(t["options"]),
+                     fmt_ratio(ratio(t["options"], t["plain"]))])
+        rep.record("options", c.name, t, options=opts)
+    for b in batches:
+        name = f"LeNet train step B={b}"
+        progress(f"options: {name}")
+        params, x, y = lenet_data(b)
+        step = train_step(jaxconv_lenet, opt)
+        contenders = {"plain": _stateful(jax.jit(step), params, opt.init(params), x, y),
+                      "options": _stateful(jax.jit(step, compiler_options=opts), params,
+                                           opt.init(params), x, y)}
+        t = st.measure(contenders)
+        rows.append([name, fmt_ms(t["plain"]), fmt_ms(t["options"]),
+                     fmt_ratio(ratio(t["options"], t["plain"]))])
+        rep.record("options", name, t, options=opts, batch=b)
+    rep.table(["case", "plain ms", "with options ms", "with / plain"], rows)
 
 
 # ---------------------------------------------------------------------------
@@ -854,6 +923,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ops": lambda: run_ops(st, rep),
         "lenet": lambda: run_lenet(st, rep),
         "roofline": lambda: run_roofline(st, rep),
+        "options": lambda: run_options(st, rep),
         "devices": lambda: run_devices(st, rep, passthrough),
         "signal": lambda: run_signal(st, rep),
         "separable": lambda: run_separable(st, rep),

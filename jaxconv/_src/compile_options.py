@@ -44,20 +44,18 @@ def compiler_options(backend: str | None = None) -> dict[str, Any]:
     option is ``{"xla_cpu_prefer_vector_width": 512}``. XLA otherwise compiles
     its elementwise loops for 256-bit vectors. The wider vectors speed up the
     loops of the ``direct`` algorithm, which runs the depthwise, grouped and
-    few-channel convolutions, and the pools.
+    few-channel convolutions.
 
-    Forward + backward, A/B in one process (2026-12-07, a 2-core AVX-512 Xeon,
-    ``benchmarks/run.py``'s cases), time with the option as a fraction of the
-    time without:
+    Forward + backward, A/B in one process (``python benchmarks/run.py --options``
+    and an earlier run of the same comparison, 2026-12-07, a 2-core AVX-512 Xeon),
+    time with the option as a fraction of the time without:
 
-    * grouped 3x3 256->256 14x14 N=8 G=32: 0.63;
-    * depthwise 3x3 C=128 56x56 N=8: 0.89;
-    * max_pool 3 stride 2 (8,64,112,112): 0.83-0.95 in four runs of five, 1.34
-      in the fifth (the pools are memory-bound and the noisiest rows);
-    * LeNet's conv1 at batch 128 / 500: 0.93 / 0.95.
+    * grouped 3x3 256->256 14x14 N=8 G=32: 0.63-0.74;
+    * depthwise 3x3 C=128 56x56 N=8: 0.88-0.89.
 
-    LeNet's 2x2 pools were 0.62-1.10, noise. The other convolutions and the
-    LeNet training step were unchanged, within 2%.
+    The other convolutions and the LeNet training step were 0.93-1.06. The pools
+    were 0.62-1.34 across runs, the 3-stride-2 max-pool 0.83-1.34 over six: noise
+    on this machine, not a measured gain.
 
     Everywhere else (no AVX-512, another architecture, GPU, TPU) the result is
     ``{}``. Vector width changes the order in which some float sums are
