@@ -14,6 +14,8 @@ Sections (all run when none is named):
                  torch CPU (when importable: ``pip install -e .[bench]``).
 ``--lenet``      the tutorial LeNet's SGD-momentum train step, images/s.
 ``--roofline``   XLA's f32 matmul GFLOP/s (and torch's) in the same run.
+``--options``    jaxconv's ops and LeNet step compiled plain and with
+                 ``jaxconv.compiler_options()`` (nothing to compare where it is empty).
 ``--devices``    the data-parallel LeNet step on 1 and 2 host devices (subprocesses with
                  ``XLA_FLAGS=--xla_force_host_platform_device_count=N``).
 ``--signal``     ``jaxconv.signal`` convolve / fftconvolve vs ``scipy.signal``.
@@ -581,9 +583,16 @@ def run_options(st: Settings, rep: Report) -> None:
         progress(f"options: {name}")
         params, x, y = lenet_data(b)
         step = train_step(jaxconv_lenet, opt)
-        contenders = {"plain": _stateful(jax.jit(step), params, opt.init(params), x, y),
-                      "options": _stateful(jax.jit(step, compiler_options=opts), params,
-                                           opt.init(params), x, y)}
+        plain, with_opts = jax.jit(step), jax.jit(step, compiler_options=opts)
+        try:  # one step from the same state: new parameters, state and loss
+            check_agreement(f"{name}: options vs plain", with_opts(params, opt.init(params), x, y),
+                            plain(params, opt.init(params), x, y), st.tol)
+        except AgreementError as e:
+            rep.fail(name, e)
+            rows.append([name, "DISAGREE", "-", "-"])
+            continue
+        contenders = {"plain": _stateful(plain, params, opt.init(params), x, y),
+                      "options": _stateful(with_opts, params, opt.init(params), x, y)}
         t = st.measure(contenders)
         rows.append([name, fmt_ms(t["plain"]), fmt_ms(t["options"]),
                      fmt_ratio(ratio(t["options"], t["plain"]))])
