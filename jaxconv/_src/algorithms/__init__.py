@@ -275,7 +275,8 @@ CHUNKS_AT_ONCE = 2
 #: stride 2 3->64 224x224 25.7 -> 24.4, LeNet's conv1 at batch 500 20.1 -> 18.7, conv2
 #: at batch 128 9.2 -> 8.8 (conv2 at batch 500, more chunks, a loop: 33.0 / 32.8); the
 #: temporary memory of the 3x3 one 17.3 -> 13.8 MiB. Eight chunks unrolled gained no
-#: more, and took 1.5x the compile time (four: 1.05x).
+#: more, and took 1.5x the compile time (four: 1.05x). Ten (LeNet's conv2 at batch 500
+#: fenced too): the step 0.975x its time at batch 500, 1.02x at 128 (A/B, 2026-12-07).
 FENCED_CHUNKS = 4
 
 
